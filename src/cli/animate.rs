@@ -1,0 +1,225 @@
+//! `animate`: one generation from the command line, with a progress bar on stderr.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::tensor::DType;
+use clap::Args;
+
+use crate::device::Backend;
+use crate::export::{Clip, ExportOptions, export};
+use crate::model::DynamiCrafter;
+use crate::model::config::{ModelConfig, Variant};
+use crate::model::tokenizer::ClipTokenizer;
+use crate::pipeline::conditioning::Mode;
+use crate::pipeline::generate::{Phase, Progress, Settings, SpacingSetting, generate};
+use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+use crate::weights::import::{detect_variant, open_checkpoint};
+
+/// Arguments of `animate`.
+#[derive(Debug, Args)]
+pub struct AnimateArgs {
+    /// A checkpoint (`model.ckpt`, `.safetensors`) or an imported model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// `256`, `512`, `1024` or `512_interp` (default: detected).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// A fixture-style `config.json` describing a non-official model (tests).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub image: PathBuf,
+    /// The last frame for `--mode interp`.
+    #[arg(long)]
+    pub image2: Option<PathBuf>,
+    /// `i2v`, `interp` or `loop`.
+    #[arg(long, default_value = "i2v")]
+    pub mode: String,
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    #[arg(long, default_value = "")]
+    pub negative_prompt: String,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long)]
+    pub cfg: Option<f32>,
+    /// Separate image guidance scale (three UNet calls per step).
+    #[arg(long)]
+    pub cfg_img: Option<f32>,
+    #[arg(long)]
+    pub eta: Option<f32>,
+    /// Frame stride (256) or FPS (512, 1024, interp) conditioning.
+    #[arg(long)]
+    pub fs: Option<i64>,
+    #[arg(long)]
+    pub guidance_rescale: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, default_value_t = 1.0)]
+    pub text_weight: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub image_weight: f32,
+    /// `reference` (shorter side, centre crop, black bars), `cover`, `contain` or `stretch`.
+    #[arg(long, default_value = "reference")]
+    pub fit: String,
+    /// Output: `clip.gif` or a folder for PNG frames.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Playback speed of the written file.
+    #[arg(long, default_value_t = 8.0)]
+    pub fps: f32,
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(long, default_value = "wgpu")]
+    pub backend: Backend,
+}
+
+fn fit_mode(s: &str) -> anyhow::Result<FitMode> {
+    Ok(match s {
+        "reference" => FitMode::Reference,
+        "cover" | "crop" => FitMode::Cover,
+        "contain" | "pad" => FitMode::Contain,
+        "stretch" => FitMode::Stretch,
+        other => bail!("unknown --fit `{other}` (use reference, cover, contain or stretch)"),
+    })
+}
+
+/// Settings from the flags over the model's defaults.
+fn settings(
+    a: &AnimateArgs,
+    variant: Option<Variant>,
+    cfg: &ModelConfig,
+    fixture: Option<&serde_json::Value>,
+) -> anyhow::Result<Settings> {
+    let mut s = Settings::defaults(variant.unwrap_or(Variant::V512));
+    if variant.is_none() {
+        // A non-official config: sizes from the fixture, recipe from its diffusion config.
+        let size = |k: &str| fixture.and_then(|f| f.get(k)).and_then(serde_json::Value::as_u64).map(|v| v as usize);
+        s.frames = size("frames").unwrap_or(cfg.resampler.video_length);
+        s.height = size("height").unwrap_or(s.height);
+        s.width = size("width").unwrap_or(s.width);
+        s.fs = cfg.unet.default_fs;
+    }
+    s.mode = Mode::parse(&a.mode).with_context(|| format!("unknown --mode `{}` (use i2v, interp or loop)", a.mode))?;
+    s.prompt = a.prompt.clone();
+    s.negative_prompt = a.negative_prompt.clone();
+    if let Some(v) = a.steps {
+        s.steps = v;
+    }
+    if let Some(v) = a.cfg {
+        s.cfg = v;
+    }
+    s.cfg_img = a.cfg_img;
+    if let Some(v) = a.eta {
+        s.eta = v;
+    }
+    if let Some(v) = a.fs {
+        s.fs = v;
+    }
+    if let Some(v) = a.guidance_rescale {
+        s.guidance_rescale = v;
+    }
+    if let Some(v) = a.seed {
+        s.seed = v;
+    }
+    s.text_weight = a.text_weight;
+    s.image_weight = a.image_weight;
+    if cfg.diffusion.rescale_betas_zero_snr {
+        s.spacing = SpacingSetting::UniformTrailing;
+    }
+    Ok(s)
+}
+
+fn load_model(
+    a: &AnimateArgs,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<(DynamiCrafter, Option<Variant>, Option<serde_json::Value>)> {
+    let ckpt = open_checkpoint(&a.model)?;
+    let (cfg, variant, fixture) = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            (ModelConfig::from_fixture_json(&json)?, None, Some(json))
+        }
+        None => {
+            let v = match &a.variant {
+                Some(v) => Variant::parse(v).with_context(|| format!("unknown --variant `{v}`"))?,
+                None => {
+                    detect_variant(&ckpt, &a.model).map_err(|why| anyhow::anyhow!("{}: {why}", a.model.display()))?
+                }
+            };
+            (ModelConfig::preset(v), Some(v), None)
+        }
+    };
+    let model = DynamiCrafter::load(&ckpt, &cfg, device, DType::F32)?;
+    Ok((model, variant, fixture))
+}
+
+/// Runs `animate`.
+pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
+    let fit = fit_mode(&a.fit)?;
+    let mode = Mode::parse(&a.mode).with_context(|| format!("unknown --mode `{}`", a.mode))?;
+    if mode == Mode::Interpolation && a.image2.is_none() {
+        bail!("--mode interp needs --image2 (the last frame)");
+    }
+    crate::export::Format::from_path(&a.out)?;
+    if a.out.exists() && !a.overwrite {
+        bail!("{} already exists (pass --overwrite to replace it)", a.out.display());
+    }
+    let opts = LoadOptions::default();
+    let img = load_image(&a.image, &opts)?;
+    let img2 = a.image2.as_deref().map(|p: &Path| load_image(p, &opts)).transpose()?;
+
+    let device = a.backend.device();
+    let t0 = Instant::now();
+    eprintln!("loading {} on {}", a.model.display(), a.backend);
+    let (model, variant, fixture) = load_model(a, &device)?;
+    let s = settings(a, variant, &model.config, fixture.as_ref())?;
+    s.validate(&model)?;
+    eprintln!("model loaded in {:.1} s", t0.elapsed().as_secs_f64());
+    let frame = prepare_frame(&img, s.height, s.width, fit, [0, 0, 0]);
+    let frame2 = img2.as_ref().map(|i| prepare_frame(i, s.height, s.width, fit, [0, 0, 0]));
+    let tokenizer = ClipTokenizer::new()?;
+
+    let start = Instant::now();
+    let mut sampling_start = None;
+    let generation = generate(&model, &tokenizer, &device, &s, &frame, frame2.as_ref(), None, |p| {
+        match p {
+            Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
+            Progress::Phase(Phase::Decoding { .. }) => eprintln!("\ndecoding {} frames", s.frames),
+            Progress::Phase(Phase::Sampling { .. }) => {}
+            Progress::Step { step, total, .. } => {
+                let begun = *sampling_start.get_or_insert(start);
+                let per = begun.elapsed().as_secs_f64() / (step + 1) as f64;
+                let eta = per * (total - step - 1) as f64;
+                let bar = 24 * (step + 1) / total;
+                eprint!(
+                    "\r[{:<24}] step {}/{}  {:.2} s/step  ETA {:.0} s ",
+                    "#".repeat(bar),
+                    step + 1,
+                    total,
+                    per,
+                    eta
+                );
+                let _ = std::io::stderr().flush();
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
+    let comment = serde_json::to_string(&s).ok();
+    let format = export(&clip, &a.out, &ExportOptions { fps: a.fps, overwrite: a.overwrite, comment })?;
+    eprintln!(
+        "wrote {} ({format:?}, {} frames) in {:.1} s",
+        a.out.display(),
+        clip.frames.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,65 @@
+//! `import <CHECKPOINT> [--variant …] [--dtype f16|f32] [--dest DIR]`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::model::config::Variant;
+use crate::weights::import::{CacheDType, default_model_dir, detect_variant, import_checkpoint, open_checkpoint};
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An official `model.ckpt` (or `.safetensors`, `.pt`, `.pth`).
+    pub checkpoint: PathBuf,
+    /// `256`, `512`, `1024` or `512_interp`; guessed from the tensors and the path if absent.
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Precision of the cached copy.
+    #[arg(long, default_value = "f16")]
+    pub dtype: String,
+    /// Where to put the cache (default: the platform data directory).
+    #[arg(long)]
+    pub dest: Option<PathBuf>,
+}
+
+/// Runs the import with a progress line on stderr.
+pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let variant = match &a.variant {
+        Some(v) => {
+            Variant::parse(v).with_context(|| format!("unknown variant `{v}` (use 256, 512, 1024 or 512_interp)"))?
+        }
+        None => {
+            let ckpt = open_checkpoint(&a.checkpoint)?;
+            detect_variant(&ckpt, &a.checkpoint).map_err(|why| anyhow::anyhow!("{}: {why}", a.checkpoint.display()))?
+        }
+    };
+    let dtype = match a.dtype.as_str() {
+        "f16" | "fp16" => CacheDType::F16,
+        "f32" | "fp32" => CacheDType::F32,
+        other => anyhow::bail!("unknown dtype `{other}` (use f16 or f32)"),
+    };
+    let dest = a.dest.clone().or_else(default_model_dir).context("no data directory on this platform; pass --dest")?;
+    eprintln!("importing {} as DynamiCrafter {} into {}", a.checkpoint.display(), variant.name(), dest.display());
+    let start = Instant::now();
+    let manifest = import_checkpoint(&a.checkpoint, variant, &dest, dtype, |p| {
+        let mb = |b: u64| b as f64 / 1e6;
+        eprint!(
+            "\r  {}/{} tensors, {:.0}/{:.0} MB, {:.1} s",
+            p.tensors_done,
+            p.tensors_total,
+            mb(p.bytes_written),
+            mb(p.bytes_total),
+            start.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+        true
+    })?;
+    eprintln!();
+    println!("imported {} tensors into {}", manifest.tensors, dest.join(&manifest.weights_file).display());
+    Ok(ExitCode::SUCCESS)
+}

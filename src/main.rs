@@ -1,0 +1,55 @@
+//! `dynamicrafter-studio`: the app, and its headless subcommands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use dynamicrafter_studio::cli;
+use dynamicrafter_studio::device::Backend;
+
+#[derive(Debug, Parser)]
+#[command(name = "dynamicrafter-studio", version, about = "Turn a still image into a short animated video, offline")]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a golden-fixture directory stage by stage against the reference.
+    Parity {
+        /// A directory in the layout of `fixtures/README.md`.
+        fixture_dir: PathBuf,
+        /// `cpu` or `wgpu`.
+        #[arg(long, default_value = "cpu")]
+        backend: Backend,
+    },
+    /// Animate an image: one generation written as a GIF or a PNG folder.
+    Animate(Box<cli::animate::AnimateArgs>),
+    /// Time every stage of a preset with random weights (no checkpoint needed).
+    Bench(cli::bench::BenchArgs),
+    /// Import an official checkpoint into the model cache.
+    Import(cli::import::ImportArgs),
+    /// List the tensors of a checkpoint and check them against a preset.
+    Inspect(cli::inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        None => cli::app_placeholder(),
+        Some(Command::Parity { fixture_dir, backend }) => cli::parity(&fixture_dir, backend),
+        Some(Command::Animate(a)) => cli::animate::run(&a),
+        Some(Command::Bench(a)) => cli::bench::run(&a),
+        Some(Command::Import(a)) => cli::import::run(&a),
+        Some(Command::Inspect(a)) => cli::inspect::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The DynamiCrafter network, one file per concept of the spec.
+
+pub mod clip;
+pub mod clip_preprocess;
+pub mod config;
+pub mod nn;
+pub mod resampler;
+pub mod tokenizer;
+pub mod unet;
+pub mod vae;
+
+use std::fmt;
+
+use burn::tensor::{DType, Device};
+
+use crate::model::clip::{ClipTextEncoder, ClipVisionEncoder};
+use crate::model::config::ModelConfig;
+use crate::model::resampler::Resampler;
+use crate::model::unet::UNet;
+use crate::model::vae::Autoencoder;
+use crate::weights::error::WeightsError;
+use crate::weights::vars::{Expected, KeyProblem, LoadContext, LoadMode, MemorySource, TensorSource, Vars, check_keys};
+
+/// The schedule buffers stored in every checkpoint (spec §5), read on the host.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredSchedule {
+    pub betas: Vec<f32>,
+    pub alphas_cumprod: Vec<f32>,
+    pub sqrt_alphas_cumprod: Vec<f32>,
+    pub sqrt_one_minus_alphas_cumprod: Vec<f32>,
+    pub scale_arr: Option<Vec<f32>>,
+}
+
+/// Names of the 12 schedule buffers of `register_schedule` (+ `scale_arr`).
+const SCHEDULE_BUFFERS: [&str; 12] = [
+    "betas",
+    "alphas_cumprod",
+    "alphas_cumprod_prev",
+    "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod",
+    "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance",
+    "posterior_log_variance_clipped",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+];
+
+impl StoredSchedule {
+    fn load(vars: &Vars, cfg: &ModelConfig) -> Self {
+        let n = cfg.diffusion.timesteps;
+        let mut s = Self::default();
+        for name in SCHEDULE_BUFFERS {
+            let slot = match name {
+                "betas" => Some(&mut s.betas),
+                "alphas_cumprod" => Some(&mut s.alphas_cumprod),
+                "sqrt_alphas_cumprod" => Some(&mut s.sqrt_alphas_cumprod),
+                "sqrt_one_minus_alphas_cumprod" => Some(&mut s.sqrt_one_minus_alphas_cumprod),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => *slot = vars.host_f32(name, &[n]).unwrap_or_default(),
+                None => vars.unused(name, &[n]),
+            }
+        }
+        if cfg.diffusion.dynamic_rescale.is_some() {
+            s.scale_arr = vars.host_f32("scale_arr", &[cfg.diffusion.turning_step + n]);
+        }
+        s
+    }
+}
+
+/// Checkpoint prefixes of the components.
+pub mod prefix {
+    pub const UNET: &str = "model.diffusion_model";
+    pub const VAE: &str = "first_stage_model";
+    pub const TEXT: &str = "cond_stage_model.model";
+    pub const VISION: &str = "embedder.model";
+    pub const RESAMPLER: &str = "image_proj_model";
+}
+
+/// The whole model, loaded.
+#[derive(Debug, Clone)]
+pub struct DynamiCrafter {
+    pub config: ModelConfig,
+    pub unet: UNet,
+    pub vae: Autoencoder,
+    pub text: ClipTextEncoder,
+    pub vision: ClipVisionEncoder,
+    pub resampler: Resampler,
+    pub schedule: StoredSchedule,
+}
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelLoadError {
+    /// The file's tensors do not match the model (wrong model, wrong variant, damaged file).
+    #[error("{}", describe_problems(.0))]
+    Keys(Vec<KeyProblem>),
+    /// Reading a tensor failed.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+fn describe_problems(p: &[KeyProblem]) -> String {
+    let missing = p.iter().filter(|k| matches!(k, KeyProblem::Missing { .. })).count();
+    let unused = p.iter().filter(|k| matches!(k, KeyProblem::Unused { .. })).count();
+    let shape = p.len() - missing - unused;
+    let mut s = format!(
+        "the checkpoint does not match this model: {missing} missing, {unused} unexpected and {shape} wrongly shaped tensors \
+         (is it a DynamiCrafter checkpoint of the chosen variant?)"
+    );
+    for k in p.iter().take(12) {
+        s.push_str(&format!("\n  - {k}"));
+    }
+    if p.len() > 12 {
+        s.push_str(&format!("\n  … and {} more", p.len() - 12));
+    }
+    s
+}
+
+impl fmt::Display for DynamiCrafter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DynamiCrafter (UNet width {})", self.config.unet.model_channels)
+    }
+}
+
+impl DynamiCrafter {
+    fn build(root: &Vars, cfg: &ModelConfig) -> Self {
+        Self {
+            config: cfg.clone(),
+            unet: UNet::load(&root.pp(prefix::UNET), &cfg.unet),
+            vae: Autoencoder::load(&root.pp(prefix::VAE), &cfg.vae),
+            text: ClipTextEncoder::load(&root.pp(prefix::TEXT), &cfg.text),
+            vision: ClipVisionEncoder::load(&root.pp(prefix::VISION), &cfg.vision, &cfg.text),
+            resampler: Resampler::load(&root.pp(prefix::RESAMPLER), &cfg.resampler),
+            schedule: StoredSchedule::load(root, cfg),
+        }
+    }
+
+    /// Every tensor (name and checkpoint shape) the model of `cfg` expects, without
+    /// creating any real tensor.
+    pub fn expected_keys(cfg: &ModelConfig) -> Vec<Expected> {
+        let empty = MemorySource::new();
+        let device = Device::flex();
+        let ctx = LoadContext::new(&empty, &device, DType::F32, LoadMode::DryRun);
+        let _ = Self::build(&ctx.root(), cfg);
+        ctx.expected()
+    }
+
+    /// Loads strictly: every missing, unexpected or wrongly shaped tensor is reported by
+    /// name before any tensor is created.
+    pub fn load(
+        source: &dyn TensorSource,
+        cfg: &ModelConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, ModelLoadError> {
+        let expected = Self::expected_keys(cfg);
+        let problems = check_keys(&expected, source, &[""]);
+        if !problems.is_empty() {
+            return Err(ModelLoadError::Keys(problems));
+        }
+        let ctx = LoadContext::new(source, device, dtype, LoadMode::Load);
+        let model = Self::build(&ctx.root(), cfg);
+        ctx.finish()?;
+        Ok(model)
+    }
+}

@@ -1,0 +1,179 @@
+//! The DDIM sampler (`lvdm/models/samplers/ddim.py`, spec §6, fixtures README §3.2) with
+//! single-scale CFG, the three-call text-and-image guidance, guidance rescale, dynamic x0
+//! rescale and the square-root clamp that keeps every step count finite.
+
+use std::ops::ControlFlow;
+
+use burn::tensor::{Tensor, TensorData};
+
+use crate::model::StoredSchedule;
+use crate::model::config::Parameterization;
+use crate::model::unet::attention::BranchWeights;
+use crate::model::unet::{UNet, UNetInputError};
+use crate::pipeline::rng::NoiseSource;
+use crate::pipeline::schedule::DdimSchedule;
+
+/// Guidance settings of one generation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Guidance {
+    /// Text (or joint) guidance scale; 1 means one UNet call per step.
+    pub cfg: f32,
+    /// Image guidance scale: `Some` turns on the three-call guidance.
+    pub cfg_img: Option<f32>,
+    /// Guidance rescale r (0 = off).
+    pub rescale: f32,
+}
+
+/// The contexts of the guidance branches.
+///
+/// # Shapes
+/// every context: `[1, 77 + 16·t, d]`; `c_concat`: `[1, 4, t, h, w]`
+#[derive(Debug, Clone)]
+pub struct Conditioning {
+    pub cond: Tensor<3>,
+    /// Negative text + zero image (needed when `cfg != 1`).
+    pub uncond: Option<Tensor<3>>,
+    /// Empty text + the image (the three-call guidance).
+    pub uncond_img: Option<Tensor<3>>,
+    pub c_concat: Tensor<5>,
+    pub fs: i64,
+}
+
+/// What the progress callback sees after every step.
+#[derive(Debug)]
+pub struct StepReport<'a> {
+    /// 0-based step index in sampling order.
+    pub step: usize,
+    pub total: usize,
+    pub timestep: i64,
+    /// Predicted clean latent `[1, 4, t, h, w]` (after dynamic rescale).
+    pub x0: &'a Tensor<5>,
+    /// The latent after this step.
+    pub x: &'a Tensor<5>,
+    /// Raw UNet outputs of this step, in call order (cond, uncond, uncond_img).
+    pub unet_out: &'a [Tensor<5>],
+}
+
+/// The result of a sampling run.
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    /// The final latent, or the last predicted x0 when cancelled.
+    pub latent: Tensor<5>,
+    pub steps_done: usize,
+    pub cancelled: bool,
+}
+
+/// Sampling failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error(transparent)]
+    Input(#[from] UNetInputError),
+    #[error("guidance needs an unconditional context (cfg = {0})")]
+    MissingUncond(f32),
+    #[error("the schedule has no step")]
+    EmptySchedule,
+}
+
+/// Unbiased standard deviation over all elements, as a broadcastable `[1,1,1,1,1]`.
+fn std_all(x: &Tensor<5>) -> Tensor<5> {
+    let n: usize = x.dims().iter().product();
+    x.clone().reshape([n]).var(0).sqrt().reshape([1, 1, 1, 1, 1])
+}
+
+/// Runs DDIM from `x_T`. `on_step` is called after every step; `Break` cancels, and the
+/// last predicted x0 becomes the result.
+///
+/// # Shapes
+/// - x_t: `[1, 4, t, h, w]` → latent `[1, 4, t, h, w]`
+#[allow(clippy::too_many_arguments)]
+pub fn sample(
+    unet: &UNet,
+    schedule: &DdimSchedule,
+    stored: &StoredSchedule,
+    parameterization: Parameterization,
+    x_t: Tensor<5>,
+    cond: &Conditioning,
+    guidance: Guidance,
+    weights: BranchWeights,
+    noise: &mut dyn NoiseSource,
+    mut on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
+) -> Result<Sampled, SampleError> {
+    if schedule.is_empty() {
+        return Err(SampleError::EmptySchedule);
+    }
+    let calls = if guidance.cfg == 1.0 {
+        1
+    } else if guidance.cfg_img.is_some() {
+        3
+    } else {
+        2
+    };
+    if calls > 1 && cond.uncond.is_none() {
+        return Err(SampleError::MissingUncond(guidance.cfg));
+    }
+    let device = x_t.device();
+    let dims = x_t.dims();
+    let numel: usize = dims.iter().product();
+    let total = schedule.len();
+    let mut x = x_t;
+    for step in 0..total {
+        let index = total - 1 - step;
+        let t = schedule.timesteps[index];
+        let run = |ctx: &Tensor<3>| -> Result<Tensor<5>, SampleError> {
+            let input = Tensor::cat(vec![x.clone(), cond.c_concat.clone()], 1); // [1, 8, t, h, w]
+            Ok(unet.forward(input, &[t], ctx.clone(), Some(&[cond.fs]), weights)?)
+        };
+        let m_c = run(&cond.cond)?;
+        let mut outs = vec![m_c.clone()];
+        let mut m = m_c.clone();
+        if calls >= 2 {
+            let uc = cond.uncond.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?;
+            let m_u = run(uc)?;
+            outs.push(m_u.clone());
+            if calls == 3 {
+                let uci = cond.uncond_img.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?;
+                let m_ui = run(uci)?;
+                outs.push(m_ui.clone());
+                let ci = guidance.cfg_img.unwrap_or(guidance.cfg);
+                m = m_u.clone() + (m_ui.clone() - m_u) * ci + (m_c.clone() - m_ui) * guidance.cfg;
+            } else {
+                m = m_u.clone() + (m_c.clone() - m_u) * guidance.cfg;
+            }
+            if guidance.rescale > 0.0 {
+                let r = guidance.rescale;
+                let ratio = std_all(&m_c) / std_all(&m);
+                m = m.clone() * ratio * r + m * (1.0 - r);
+            }
+        }
+        let (e_t, x0) = match parameterization {
+            Parameterization::V => {
+                let ti = (t.max(0) as usize).min(stored.sqrt_alphas_cumprod.len().saturating_sub(1));
+                let a = stored.sqrt_alphas_cumprod[ti];
+                let b = stored.sqrt_one_minus_alphas_cumprod[ti];
+                (m.clone() * a + x.clone() * b, x.clone() * a - m * b)
+            }
+            Parameterization::Eps => {
+                let s1m = schedule.sqrt_one_minus_alphas[index];
+                let sa = schedule.alphas[index].sqrt();
+                (m.clone(), (x.clone() - m * s1m) / sa)
+            }
+        };
+        let x0 = match (&schedule.scale_arr, &schedule.scale_arr_prev) {
+            (Some(s), Some(p)) => x0 * (p[index] / s[index]),
+            _ => x0,
+        };
+        let a_prev = schedule.alphas_prev[index];
+        let sigma = schedule.sigmas[index];
+        // sqrt(max(·, 0)): the reference takes the sqrt of −5.96e-8 for some step counts and
+        // returns an all-NaN video (fixtures README §3.3).
+        let dir = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt();
+        let n = noise.step(step, numel);
+        let noise_t = Tensor::<5>::from_data(TensorData::new(n, dims), &device);
+        x = x0.clone() * a_prev.sqrt() + e_t * dir + noise_t * sigma;
+        let flow = on_step(StepReport { step, total, timestep: t, x0: &x0, x: &x, unet_out: &outs });
+        if flow.is_break() {
+            return Ok(Sampled { latent: x0, steps_done: step + 1, cancelled: true });
+        }
+    }
+    Ok(Sampled { latent: x, steps_done: total, cancelled: false })
+}

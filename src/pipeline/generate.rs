@@ -1,0 +1,333 @@
+//! One generation, end to end: validated settings → conditioning → DDIM → VAE decode →
+//! 8-bit frames. This is the API the CLI and the app's worker call.
+
+use std::ops::ControlFlow;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::model::DynamiCrafter;
+use crate::model::config::Variant;
+use crate::model::tokenizer::ClipTokenizer;
+use crate::model::unet::attention::BranchWeights;
+use crate::pipeline::conditioning::{self, CondInputs, Mode};
+use crate::pipeline::ddim::{Guidance, SampleError, sample};
+use crate::pipeline::decode_video;
+use crate::pipeline::preprocess::ImageTensor;
+use crate::pipeline::rng::{NoiseSource, SeededSource};
+use crate::pipeline::schedule::{DdimSchedule, Spacing};
+
+/// Every user-facing knob of one generation (what history stores to reproduce a clip).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub mode: Mode,
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub steps: usize,
+    pub cfg: f32,
+    /// `Some` enables the separate image guidance scale (three UNet calls per step).
+    pub cfg_img: Option<f32>,
+    pub eta: f32,
+    /// Frame stride (256) or FPS (others) conditioning.
+    pub fs: i64,
+    pub guidance_rescale: f32,
+    pub seed: u64,
+    pub text_weight: f32,
+    pub image_weight: f32,
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+    pub spacing: SpacingSetting,
+}
+
+/// Serializable form of [`Spacing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpacingSetting {
+    Uniform,
+    UniformTrailing,
+}
+
+impl From<SpacingSetting> for Spacing {
+    fn from(s: SpacingSetting) -> Self {
+        match s {
+            SpacingSetting::Uniform => Spacing::Uniform,
+            SpacingSetting::UniformTrailing => Spacing::UniformTrailing,
+        }
+    }
+}
+
+/// Slider ranges and defaults of a model (spec §8, §9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranges {
+    pub fs: (i64, i64),
+    pub fs_default: i64,
+    pub fs_label: &'static str,
+    /// "larger means more motion" or "smaller means more motion".
+    pub fs_hint: &'static str,
+    pub steps: (usize, usize),
+    pub cfg: (f32, f32),
+    pub eta: (f32, f32),
+    pub weights: (f32, f32),
+}
+
+impl Settings {
+    /// The authors' settings for `variant` (spec §8): 50 steps, η 1, CFG 7.5, seed 123,
+    /// fs 3 / 24 / 10 / 5, spacing and guidance rescale per model, 16 frames.
+    pub fn defaults(variant: Variant) -> Self {
+        let (h, w) = match variant {
+            Variant::V256 => (256, 256),
+            Variant::V512 | Variant::V512Interp => (320, 512),
+            Variant::V1024 => (576, 1024),
+        };
+        let is256 = variant == Variant::V256;
+        Self {
+            mode: Mode::ImageToVideo,
+            prompt: String::new(),
+            negative_prompt: String::new(),
+            steps: 50,
+            cfg: 7.5,
+            cfg_img: None,
+            eta: 1.0,
+            fs: Self::ranges(variant).fs_default,
+            guidance_rescale: if is256 { 0.0 } else { 0.7 },
+            seed: 123,
+            text_weight: 1.0,
+            image_weight: 1.0,
+            frames: 16,
+            height: h,
+            width: w,
+            spacing: if is256 { SpacingSetting::Uniform } else { SpacingSetting::UniformTrailing },
+        }
+    }
+
+    /// Ranges of the reference demos (spec §9).
+    pub fn ranges(variant: Variant) -> Ranges {
+        let (fs, fs_default, fs_label, fs_hint) = match variant {
+            Variant::V256 => ((1, 6), 3, "Frame stride", "larger means more motion"),
+            Variant::V512 => ((15, 30), 24, "FPS", "smaller means more motion"),
+            Variant::V1024 => ((5, 20), 10, "FPS", "smaller means more motion"),
+            Variant::V512Interp => ((5, 30), 5, "FPS", "smaller means more motion"),
+        };
+        Ranges {
+            fs,
+            fs_default,
+            fs_label,
+            fs_hint,
+            steps: (1, 60),
+            cfg: (1.0, 15.0),
+            eta: (0.0, 1.0),
+            weights: (0.0, 2.0),
+        }
+    }
+}
+
+/// A setting the pipeline refuses, with what to do instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("steps must be between 1 and 1000 (got {0})")]
+    Steps(usize),
+    #[error("frames must be between 2 and the model's {max} (got {got})")]
+    Frames { got: usize, max: usize },
+    #[error("the output size {h}x{w} is not allowed: height and width must be positive multiples of {multiple} pixels")]
+    Size { h: usize, w: usize, multiple: usize },
+    #[error("{what} must be a finite number in {lo}..={hi} (got {got})")]
+    Range { what: &'static str, got: f32, lo: f32, hi: f32 },
+    #[error("fs/FPS must be between 1 and 1000 (got {0})")]
+    Fs(i64),
+    #[error("interpolation needs a second image")]
+    MissingSecondImage,
+    #[error("the input image is {got_h}x{got_w} but the settings ask for {h}x{w}")]
+    ImageSize { got_h: usize, got_w: usize, h: usize, w: usize },
+}
+
+impl Settings {
+    /// Checks every value before any tensor exists.
+    pub fn validate(&self, model: &DynamiCrafter) -> Result<(), SettingsError> {
+        if !(1..=1000).contains(&self.steps) {
+            return Err(SettingsError::Steps(self.steps));
+        }
+        // The Resampler makes 16 tokens for each of `video_length` frames; the UNet routes
+        // them per frame only when the frame count matches (spec §3.2).
+        if self.frames < 2 || self.frames != model.config.resampler.video_length {
+            return Err(SettingsError::Frames { got: self.frames, max: model.config.resampler.video_length });
+        }
+        let multiple = model.unet.size_multiple() * model.config.vae_factor();
+        if self.height == 0 || self.width == 0 || self.height % multiple != 0 || self.width % multiple != 0 {
+            return Err(SettingsError::Size { h: self.height, w: self.width, multiple });
+        }
+        let range = |what, v: f32, lo: f32, hi: f32| {
+            if v.is_finite() && v >= lo && v <= hi {
+                Ok(())
+            } else {
+                Err(SettingsError::Range { what, got: v, lo, hi })
+            }
+        };
+        range("cfg", self.cfg, 0.0, 100.0)?;
+        if let Some(c) = self.cfg_img {
+            range("cfg_img", c, 0.0, 100.0)?;
+        }
+        range("eta", self.eta, 0.0, 1.0)?;
+        range("guidance rescale", self.guidance_rescale, 0.0, 1.0)?;
+        range("text weight", self.text_weight, 0.0, 4.0)?;
+        range("image weight", self.image_weight, 0.0, 4.0)?;
+        if !(1..=1000).contains(&self.fs) {
+            return Err(SettingsError::Fs(self.fs));
+        }
+        Ok(())
+    }
+}
+
+/// Where a generation is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    Encoding,
+    Sampling { step: usize, total: usize, timestep: i64 },
+    Decoding { frame: usize, total: usize },
+}
+
+/// What the progress callback receives.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    Phase(Phase),
+    /// After each DDIM step: the predicted clean latent `[1, 4, t, h, w]`.
+    Step {
+        step: usize,
+        total: usize,
+        timestep: i64,
+        x0: &'a Tensor<5>,
+    },
+}
+
+/// A finished (or cancelled) generation.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// `t` frames of `height × width` RGB, 8-bit, row-major.
+    pub frames: Vec<Vec<u8>>,
+    pub width: usize,
+    pub height: usize,
+    pub cancelled: bool,
+    pub steps_done: usize,
+}
+
+/// Generation failures.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    #[error(transparent)]
+    Image(#[from] crate::pipeline::preprocess::PreprocessError),
+    #[error("reading the result from the device failed: {0}")]
+    Device(String),
+}
+
+/// Converts decoded frames to 8-bit RGB as the reference CLI does: clamp to [−1, 1], then
+/// `floor((x + 1) / 2 · 255)`.
+///
+/// # Shapes
+/// - video: `[1, 3, t, h, w]` → `t` frames of `h·w·3` bytes
+pub fn video_to_rgb8(video: Tensor<5>) -> Result<Vec<Vec<u8>>, String> {
+    let [_, c, t, h, w] = video.dims();
+    let data = video
+        .try_into_data()
+        .map_err(|e| format!("{e:?}"))?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    let mut frames = vec![vec![0u8; h * w * 3]; t];
+    for ch in 0..c.min(3) {
+        for k in 0..t {
+            for p in 0..h * w {
+                let v = data[((ch * t) + k) * h * w + p].clamp(-1.0, 1.0);
+                frames[k][p * 3 + ch] = ((v + 1.0) / 2.0 * 255.0).floor() as u8;
+            }
+        }
+    }
+    Ok(frames)
+}
+
+/// Runs one generation. `on_progress` returning `Break` cancels after the current UNet
+/// call; the last predicted frames are then decoded and returned with `cancelled = true`.
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    model: &DynamiCrafter,
+    tokenizer: &ClipTokenizer,
+    device: &Device,
+    settings: &Settings,
+    image: &ImageTensor,
+    image2: Option<&ImageTensor>,
+    noise: Option<&mut dyn NoiseSource>,
+    mut on_progress: impl FnMut(Progress<'_>) -> ControlFlow<()>,
+) -> Result<Generation, GenerateError> {
+    settings.validate(model)?;
+    if settings.mode == Mode::Interpolation && image2.is_none() {
+        return Err(SettingsError::MissingSecondImage.into());
+    }
+    for img in std::iter::once(image).chain(image2) {
+        if img.height != settings.height || img.width != settings.width {
+            return Err(SettingsError::ImageSize {
+                got_h: img.height,
+                got_w: img.width,
+                h: settings.height,
+                w: settings.width,
+            }
+            .into());
+        }
+    }
+    let mut seeded = SeededSource::new(settings.seed);
+    let noise: &mut dyn NoiseSource = match noise {
+        Some(n) => n,
+        None => &mut seeded,
+    };
+    let _ = on_progress(Progress::Phase(Phase::Encoding));
+    let inputs = CondInputs {
+        mode: settings.mode,
+        image,
+        image2,
+        prompt: &settings.prompt,
+        negative_prompt: &settings.negative_prompt,
+        frames: settings.frames,
+        fs: settings.fs,
+        with_uncond: settings.cfg != 1.0,
+        with_uncond_img: settings.cfg != 1.0 && settings.cfg_img.is_some(),
+    };
+    let cond = conditioning::build(model, tokenizer, &inputs, noise, device)?;
+    let schedule = DdimSchedule::from_tables(
+        &model.schedule.alphas_cumprod,
+        model.schedule.scale_arr.as_deref(),
+        settings.spacing.into(),
+        settings.steps,
+        settings.eta as f64,
+    );
+    let dims = cond.c_concat.dims();
+    let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(dims.iter().product()), dims), device);
+    let guidance = Guidance {
+        cfg: settings.cfg,
+        cfg_img: if settings.cfg != 1.0 { settings.cfg_img } else { None },
+        rescale: settings.guidance_rescale,
+    };
+    let weights = BranchWeights { text: settings.text_weight, image: settings.image_weight };
+    let sampled = sample(
+        &model.unet,
+        &schedule,
+        &model.schedule,
+        model.config.diffusion.parameterization,
+        x_t,
+        &cond,
+        guidance,
+        weights,
+        noise,
+        |rep| on_progress(Progress::Step { step: rep.step, total: rep.total, timestep: rep.timestep, x0: rep.x0 }),
+    )?;
+    let _ = on_progress(Progress::Phase(Phase::Decoding { frame: 0, total: settings.frames }));
+    let video = decode_video(model, sampled.latent);
+    let frames = video_to_rgb8(video).map_err(GenerateError::Device)?;
+    Ok(Generation {
+        frames,
+        width: settings.width,
+        height: settings.height,
+        cancelled: sampled.cancelled,
+        steps_done: sampled.steps_done,
+    })
+}

@@ -1,0 +1,227 @@
+//! Importing a user's checkpoint into the model cache.
+//!
+//! The official `model.ckpt` files are 10.4 GB fp32 pickles. Import parses the pickle
+//! without executing it, checks every tensor name and shape against the chosen variant
+//! **before reading any data**, then streams the tensors one by one into a safetensors file
+//! (fp16 by default) in the platform data directory. The file is written under a temporary
+//! name and renamed when complete, so an interrupted import leaves nothing half-written.
+//! Peak memory is one tensor (at most ~200 MB for the token embedding).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use half::f16;
+use serde::{Deserialize, Serialize};
+
+use crate::model::DynamiCrafter;
+use crate::model::config::{ModelConfig, Variant};
+use crate::weights::checkpoint::Checkpoint;
+use crate::weights::error::WeightsError;
+use crate::weights::remap::remap_key;
+use crate::weights::vars::{KeyProblem, TensorSource, check_keys};
+
+/// Storage precision of the cached copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum CacheDType {
+    /// Half the size; what the GPU path runs.
+    #[default]
+    F16,
+    /// Bit-exact copy of fp32 weights.
+    F32,
+}
+
+impl CacheDType {
+    fn bytes(self) -> usize {
+        match self {
+            Self::F16 => 2,
+            Self::F32 => 4,
+        }
+    }
+    fn safetensors_name(self) -> &'static str {
+        match self {
+            Self::F16 => "F16",
+            Self::F32 => "F32",
+        }
+    }
+}
+
+/// What went wrong during an import.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("{path} does not look like a DynamiCrafter checkpoint: {why}")]
+    NotDynamiCrafter { path: PathBuf, why: String },
+    #[error("the checkpoint does not match DynamiCrafter {variant}: {count} problems, first: {first}")]
+    Keys { variant: &'static str, count: usize, first: String, problems: Vec<KeyProblem> },
+    #[error("cannot write the model cache at {path}: {source} (check free disk space and permissions)")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("import cancelled")]
+    Cancelled,
+}
+
+/// Progress of an import, reported after each tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportProgress {
+    pub tensors_done: usize,
+    pub tensors_total: usize,
+    pub bytes_written: u64,
+    pub bytes_total: u64,
+}
+
+/// The manifest stored next to a cached model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelManifest {
+    /// `256`, `512`, `1024` or `512_interp`.
+    pub variant: String,
+    pub source: PathBuf,
+    pub source_bytes: u64,
+    pub dtype: CacheDType,
+    pub tensors: usize,
+    pub weights_file: String,
+}
+
+/// Guesses the variant from the tensors and the file path (spec §0): 256 has learnable
+/// `attn2.alpha` scalars and no `scale_arr`; 512, 1024 and 512_Interp are identical in keys
+/// and shapes, so the path decides (`1024`, `interp`), defaulting to 512.
+pub fn detect_variant(source: &dyn TensorSource, path: &Path) -> Result<Variant, String> {
+    let conv_in = source.shape_of("model.diffusion_model.input_blocks.0.0.weight");
+    if conv_in.as_deref().map(|s| s.len() == 4 && s[1] == 8) != Some(true) {
+        return Err("it has no DynamiCrafter UNet input convolution (`model.diffusion_model.input_blocks.0.0.weight` with 8 input channels)".into());
+    }
+    let names = source.tensor_names();
+    if names.iter().any(|n| n.ends_with("attn2.alpha")) && source.shape_of("scale_arr").is_none() {
+        return Ok(Variant::V256);
+    }
+    let p = path.to_string_lossy().to_ascii_lowercase();
+    Ok(if p.contains("interp") {
+        Variant::V512Interp
+    } else if p.contains("1024") {
+        Variant::V1024
+    } else {
+        Variant::V512
+    })
+}
+
+/// Opens a checkpoint and applies the key-remap table.
+pub fn open_checkpoint(path: &Path) -> Result<Checkpoint, WeightsError> {
+    let mut ckpt = Checkpoint::open(path)?;
+    ckpt.remap_keys(|k| Some(remap_key(k).unwrap_or_else(|| k.to_owned())));
+    Ok(ckpt)
+}
+
+/// Imports `src` as `variant` into `dest_dir` (created if needed). `progress` is called
+/// after every tensor; returning `false` cancels (the partial file is removed).
+pub fn import_checkpoint(
+    src: &Path,
+    variant: Variant,
+    dest_dir: &Path,
+    dtype: CacheDType,
+    mut progress: impl FnMut(ImportProgress) -> bool,
+) -> Result<ModelManifest, ImportError> {
+    let ckpt = open_checkpoint(src)?;
+    let cfg = ModelConfig::preset(variant);
+    let expected = DynamiCrafter::expected_keys(&cfg);
+    let problems = check_keys(&expected, &ckpt, &[""]);
+    if let Some(first) = problems.first() {
+        return Err(ImportError::Keys {
+            variant: variant.name(),
+            count: problems.len(),
+            first: first.to_string(),
+            problems,
+        });
+    }
+    // Only what inference reads goes into the cache.
+    let mut tensors: Vec<(String, Vec<usize>)> =
+        expected.iter().filter(|e| e.used).map(|e| (e.name.clone(), e.shape.clone())).collect();
+    tensors.sort();
+
+    let werr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ImportError::Write { path: path.clone(), source }
+    };
+    std::fs::create_dir_all(dest_dir).map_err(werr(dest_dir))?;
+    let weights_file = format!("dynamicrafter_{}.safetensors", variant.name());
+    let final_path = dest_dir.join(&weights_file);
+    let tmp_path = dest_dir.join(format!("{weights_file}.partial"));
+    let result = write_safetensors(&ckpt, &tensors, &tmp_path, dtype, &mut progress);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp_path);
+        return Err(e);
+    }
+    std::fs::rename(&tmp_path, &final_path).map_err(werr(&final_path))?;
+    let manifest = ModelManifest {
+        variant: variant.name().into(),
+        source: src.to_path_buf(),
+        source_bytes: std::fs::metadata(src).map(|m| m.len()).unwrap_or(0),
+        dtype,
+        tensors: tensors.len(),
+        weights_file,
+    };
+    let mpath = dest_dir.join(format!("dynamicrafter_{}.json", variant.name()));
+    let json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    let mtmp = mpath.with_extension("json.partial");
+    std::fs::write(&mtmp, json).map_err(werr(&mtmp))?;
+    std::fs::rename(&mtmp, &mpath).map_err(werr(&mpath))?;
+    Ok(manifest)
+}
+
+fn write_safetensors(
+    ckpt: &Checkpoint,
+    tensors: &[(String, Vec<usize>)],
+    path: &Path,
+    dtype: CacheDType,
+    progress: &mut impl FnMut(ImportProgress) -> bool,
+) -> Result<(), ImportError> {
+    let werr = |source| ImportError::Write { path: path.to_path_buf(), source };
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let n: usize = shape.iter().product();
+        let end = offset + n * dtype.bytes();
+        header.insert(
+            name.clone(),
+            serde_json::json!({ "dtype": dtype.safetensors_name(), "shape": shape, "data_offsets": [offset, end] }),
+        );
+        offset = end;
+    }
+    let mut head = serde_json::to_vec(&serde_json::Value::Object(header)).unwrap_or_default();
+    while head.len() % 8 != 0 {
+        head.push(b' ');
+    }
+    let bytes_total = offset as u64;
+    let mut out = BufWriter::with_capacity(1 << 22, File::create(path).map_err(werr)?);
+    out.write_all(&(head.len() as u64).to_le_bytes()).map_err(werr)?;
+    out.write_all(&head).map_err(werr)?;
+    let mut written = 0u64;
+    for (i, (name, _)) in tensors.iter().enumerate() {
+        let values = ckpt.read_f32(name)?;
+        let mut buf = Vec::with_capacity(values.len() * dtype.bytes());
+        match dtype {
+            CacheDType::F16 => values.iter().for_each(|v| buf.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
+            CacheDType::F32 => values.iter().for_each(|v| buf.extend_from_slice(&v.to_le_bytes())),
+        }
+        out.write_all(&buf).map_err(werr)?;
+        written += buf.len() as u64;
+        let keep_going = progress(ImportProgress {
+            tensors_done: i + 1,
+            tensors_total: tensors.len(),
+            bytes_written: written,
+            bytes_total,
+        });
+        if !keep_going {
+            return Err(ImportError::Cancelled);
+        }
+    }
+    let file = out.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    Ok(())
+}
+
+/// The platform data directory for imported models, e.g.
+/// `~/.local/share/dynamicrafter-studio/models` on Linux.
+pub fn default_model_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio")
+        .map(|d| d.data_dir().join("models"))
+}

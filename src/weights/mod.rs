@@ -1,0 +1,40 @@
+//! Loading model weights from checkpoints without executing them.
+//!
+//! Checkpoints are untrusted data: PyTorch files are parsed (zip + pickle), never
+//! unpickled by running code. See [`checkpoint::Checkpoint`] for the entry point.
+//!
+//! * [`zip`]: a minimal stored-only ZIP (and ZIP64) reader.
+//! * [`pickle`]: a pickle parser that builds values and never calls anything.
+//! * [`torch`]: PyTorch zip checkpoints (Lightning, DeepSpeed, plain state dicts).
+//! * [`safetensors_file`]: `.safetensors` headers.
+//! * [`checkpoint`]: format dispatch, tensor directory and tensor reads.
+//! * [`remap`]: the one key-remap table.
+//! * [`vars`]: strict, path-based loading into the module tree.
+//! * [`import`]: streaming a checkpoint into the fast-loading cache.
+
+pub mod checkpoint;
+pub mod error;
+pub mod import;
+pub mod pickle;
+pub mod remap;
+pub mod safetensors_file;
+pub mod torch;
+pub mod vars;
+pub mod zip;
+
+pub use checkpoint::{Checkpoint, CheckpointFormat, DType, Entry, TensorInfo};
+pub use error::WeightsError;
+
+impl vars::TensorSource for Checkpoint {
+    fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        self.info(name).map(|i| i.shape.clone())
+    }
+
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>, WeightsError> {
+        Checkpoint::read_f32(self, name)
+    }
+
+    fn tensor_names(&self) -> Vec<String> {
+        self.names().map(str::to_owned).collect()
+    }
+}
