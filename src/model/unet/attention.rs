@@ -121,3 +121,76 @@ impl CrossAttention {
         self.to_out.forward(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::activation::softmax;
+    use burn::tensor::{DType, Device, Distribution, Tensor};
+
+    use super::*;
+    use crate::weights::vars::{LoadContext, LoadMode, MemorySource, RandomSource};
+
+    /// Plain softmax attention, materialising the score matrix, one head at a time.
+    fn plain(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+        let d = q.dims()[2] / heads;
+        let outs: Vec<Tensor<3>> = (0..heads)
+            .map(|h| {
+                let (q, k, v) =
+                    (q.clone().narrow(2, h * d, d), k.clone().narrow(2, h * d, d), v.clone().narrow(2, h * d, d));
+                softmax(q.matmul(k.swap_dims(1, 2)) / (d as f64).sqrt(), 2).matmul(v)
+            })
+            .collect();
+        Tensor::cat(outs, 2)
+    }
+
+    fn layer(device: &Device) -> CrossAttention {
+        let dry = MemorySource::new();
+        let ctx = LoadContext::new(&dry, device, DType::F32, LoadMode::DryRun);
+        let _ = CrossAttention::load(&ctx.root().pp("a"), 32, Some(24), 2, 16, AttnKind::TextImage, true);
+        let src = RandomSource::new(&ctx.expected(), 3, 0.5);
+        let ctx = LoadContext::new(&src, device, DType::F32, LoadMode::Load);
+        CrossAttention::load(&ctx.root().pp("a"), 32, Some(24), 2, 16, AttnKind::TextImage, true)
+    }
+
+    fn max_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    /// The fused attention equals the plain formulation, and the re-weighting with
+    /// `w_text = w_img = 1` is the reference's `to_out(text + λ·image)`.
+    #[test]
+    fn reweighted_attention_equals_plain_reference() {
+        let device = Device::flex();
+        let a = layer(&device);
+        let x = Tensor::<3>::random([3, 10, 32], Distribution::Normal(0.0, 1.0), &device);
+        let c = Tensor::<3>::random([3, TEXT_TOKENS + 16, 24], Distribution::Normal(0.0, 1.0), &device);
+        let q = a.to_q.forward(x.clone());
+        let text = c.clone().narrow(1, 0, TEXT_TOKENS);
+        let img = c.clone().narrow(1, TEXT_TOKENS, 16);
+        let (kip, vip) = a.ip.as_ref().unwrap();
+        let t = plain(q.clone(), a.to_k.forward(text.clone()), a.to_v.forward(text), 2);
+        let i = plain(q, kip.forward(img.clone()), vip.forward(img), 2);
+        assert!(a.lambda != 1.0, "learnable λ = tanh(α) + 1 should differ from 1 here");
+
+        let reference = a.to_out.forward(t.clone() + i.clone() * a.lambda);
+        let ours = a.forward(x.clone(), Some(&c), BranchWeights::default());
+        assert!(max_diff(ours, reference) < 1e-5);
+
+        let w = BranchWeights { text: 0.6, image: 1.4 };
+        let weighted = a.to_out.forward(t * 0.6 + i * (1.4 * a.lambda));
+        let ours_w = a.forward(x.clone(), Some(&c), w);
+        assert!(max_diff(ours_w.clone(), weighted) < 1e-5);
+        assert!(max_diff(ours_w, a.forward(x, Some(&c), BranchWeights::default())) > 1e-3, "weights had no effect");
+    }
+
+    /// The memory-efficient attention path equals softmax(QKᵀ)V on a long sequence.
+    #[test]
+    fn fused_attention_matches_materialised() {
+        let device = Device::flex();
+        let q = Tensor::<3>::random([2, 300, 64], Distribution::Normal(0.0, 1.0), &device);
+        let k = Tensor::<3>::random([2, 300, 64], Distribution::Normal(0.0, 1.0), &device);
+        let v = Tensor::<3>::random([2, 300, 64], Distribution::Normal(0.0, 1.0), &device);
+        let fused = multi_head_attention(q.clone(), k.clone(), v.clone(), 4, None, false);
+        assert!(max_diff(fused, plain(q, k, v, 4)) < 1e-5);
+    }
+}

@@ -1,15 +1,13 @@
 //! The module tree of each preset expects exactly the tensors of the official release
 //! (`reference-keys/keys-*.txt`), names and shapes, built without allocating any weight.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use dynamicrafter_studio::model::DynamiCrafter;
 use dynamicrafter_studio::model::config::{ModelConfig, Variant};
 
 fn reference_keys(variant: Variant) -> BTreeMap<String, Vec<usize>> {
-    let path = common::shared_dir().join(format!("reference-keys/keys-{}.txt", variant.name()));
+    let path = crate::common::shared_dir().join(format!("reference-keys/keys-{}.txt", variant.name()));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())

@@ -895,22 +895,10 @@ fn foreign_files_are_not_checkpoints() {
 // The real fixture
 // ---------------------------------------------------------------------------------------
 
-/// `$DC_FIXTURES`, else `../shared/fixtures` next to the crate, else `/work/shared/fixtures`.
-fn fixtures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DC_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/fixtures")
-}
-
 #[test]
 fn real_tiny_fixture_opens() {
-    let path = fixtures_dir().join("tiny/model.ckpt");
-    assert!(path.exists(), "fixture {} is missing: set DC_FIXTURES to the shared fixtures folder", path.display());
+    let path = crate::common::tiny_fixture().join("model.ckpt");
+    assert!(path.exists(), "fixture {} is missing: set DC_SHARED to the shared folder", path.display());
     let ck = Checkpoint::open(&path).unwrap();
     assert_eq!(ck.format(), CheckpointFormat::Lightning);
     assert_eq!(ck.len(), 757);

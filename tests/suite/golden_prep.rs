@@ -1,6 +1,6 @@
 //! Golden tests for the tokenizer, the CLIP image preprocessing and the input image
 //! preparation, against the reference fixtures (`DC_FIXTURES`, default
-//! `<CARGO_MANIFEST_DIR>/../shared/fixtures`, else `/work/shared/fixtures`).
+//! else `$DC_SHARED/fixtures`).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -12,14 +12,10 @@ use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
 fn fixtures_root() -> PathBuf {
-    if let Ok(dir) = std::env::var("DC_FIXTURES") {
-        return PathBuf::from(dir);
+    match std::env::var_os("DC_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => crate::common::shared_dir().join("fixtures"),
     }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/fixtures")
 }
 
 /// Every fixture directory (a folder with golden.safetensors + cases.json) under the root,

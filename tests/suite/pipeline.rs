@@ -1,0 +1,182 @@
+//! The model and pipeline against the reference: every parity case of the tiny fixture on
+//! the CPU backend, `animate` end to end, and the NaN clamp of the DDIM step.
+
+use std::ops::ControlFlow;
+
+use burn::tensor::{DType, Tensor, TensorData};
+use dynamicrafter_studio::cli::animate::{AnimateArgs, run as animate};
+use dynamicrafter_studio::device::Backend;
+use dynamicrafter_studio::model::DynamiCrafter;
+use dynamicrafter_studio::model::config::ModelConfig;
+use dynamicrafter_studio::model::unet::attention::BranchWeights;
+use dynamicrafter_studio::parity;
+use dynamicrafter_studio::pipeline::ddim::{Conditioning, Guidance, sample};
+use dynamicrafter_studio::pipeline::rng::{NoiseSource, SeededSource};
+use dynamicrafter_studio::pipeline::schedule::{DdimSchedule, Spacing};
+use dynamicrafter_studio::weights::import::open_checkpoint;
+
+#[test]
+fn every_tiny_parity_case_passes_on_cpu() {
+    let dir = crate::common::tiny_fixture();
+    let mut out = Vec::new();
+    let summary = parity::run(&dir, Backend::Cpu, &mut out).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    println!("{text}");
+    assert_eq!(summary.failed, 0, "parity failures:\n{text}");
+    assert_eq!(summary.not_implemented, 0, "cases not implemented:\n{text}");
+    assert!(summary.passed >= 150, "only {} checks ran:\n{text}", summary.passed);
+    assert!(text.trim_end().ends_with(&format!("parity: {} passed, 0 failed", summary.passed)));
+}
+
+fn tiny_model(device: &burn::tensor::Device) -> DynamiCrafter {
+    let dir = crate::common::tiny_fixture();
+    let cfg = ModelConfig::from_fixture_file(&dir.join("config.json")).unwrap();
+    let ckpt = open_checkpoint(&dir.join("model.ckpt")).unwrap();
+    DynamiCrafter::load(&ckpt, &cfg, device, DType::F32).unwrap()
+}
+
+/// Zero-SNR trailing schedules with η = 1 make `1 − a_prev − σ²` negative in f32 for
+/// S = 25; the reference's video is then all NaN. Ours must stay finite.
+#[test]
+fn ddim_clamp_keeps_25_steps_finite() {
+    let device = Backend::Cpu.device();
+    let m = tiny_model(&device);
+    let sched = DdimSchedule::from_tables(
+        &m.schedule.alphas_cumprod,
+        m.schedule.scale_arr.as_deref(),
+        Spacing::UniformTrailing,
+        25,
+        1.0,
+    );
+    assert!(!sched.negative_radicand_indices().is_empty(), "the S = 25 schedule should hit the negative radicand");
+    let c = &m.config;
+    let (t, h, w) = (c.resampler.video_length, 8, 8);
+    let d = c.unet.context_dim;
+    let mut noise = SeededSource::new(5);
+    let mk5 = |n: &mut SeededSource, dims: [usize; 5]| {
+        Tensor::<5>::from_data(TensorData::new(n.initial(dims.iter().product()), dims), &device)
+    };
+    let ctx_len = 77 + 16 * t;
+    let ctx = |n: &mut SeededSource| {
+        Tensor::<3>::from_data(TensorData::new(n.initial(ctx_len * d), [1, ctx_len, d]), &device)
+    };
+    let cond = Conditioning {
+        cond: ctx(&mut noise),
+        uncond: Some(ctx(&mut noise)),
+        uncond_img: None,
+        c_concat: mk5(&mut noise, [1, 4, t, h, w]),
+        fs: 24,
+    };
+    let x_t = mk5(&mut noise, [1, 4, t, h, w]);
+    let guidance = Guidance { cfg: 7.5, cfg_img: None, rescale: 0.7 };
+    let mut steps = 0;
+    let out = sample(
+        &m.unet,
+        &sched,
+        &m.schedule,
+        c.diffusion.parameterization,
+        x_t,
+        &cond,
+        guidance,
+        BranchWeights::default(),
+        &mut noise,
+        |_| {
+            steps += 1;
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert_eq!(steps, 25);
+    let v = out.latent.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+    assert!(v.iter().all(|x| x.is_finite()), "non-finite latent after 25 steps");
+}
+
+/// Cancelling returns the last predicted x0 after the step in progress.
+#[test]
+fn cancel_returns_partial_result() {
+    let device = Backend::Cpu.device();
+    let m = tiny_model(&device);
+    let sched = DdimSchedule::from_tables(
+        &m.schedule.alphas_cumprod,
+        m.schedule.scale_arr.as_deref(),
+        Spacing::UniformTrailing,
+        10,
+        1.0,
+    );
+    let (t, d) = (m.config.resampler.video_length, m.config.unet.context_dim);
+    let mut noise = SeededSource::new(1);
+    let ctx_len = 77 + 16 * t;
+    let cond = Conditioning {
+        cond: Tensor::<3>::from_data(TensorData::new(noise.initial(ctx_len * d), [1, ctx_len, d]), &device),
+        uncond: None,
+        uncond_img: None,
+        c_concat: Tensor::<5>::zeros([1, 4, t, 8, 8], &device),
+        fs: 24,
+    };
+    let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(4 * t * 64), [1, 4, t, 8, 8]), &device);
+    let g = Guidance { cfg: 1.0, cfg_img: None, rescale: 0.0 };
+    let out = sample(
+        &m.unet,
+        &sched,
+        &m.schedule,
+        m.config.diffusion.parameterization,
+        x_t,
+        &cond,
+        g,
+        BranchWeights::default(),
+        &mut noise,
+        |r| {
+            if r.step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        },
+    )
+    .unwrap();
+    assert!(out.cancelled);
+    assert_eq!(out.steps_done, 3);
+    assert_eq!(out.latent.dims(), [1, 4, t, 8, 8]);
+}
+
+#[test]
+fn animate_writes_a_gif_end_to_end() {
+    let dir = crate::common::tiny_fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clip.gif");
+    let args = AnimateArgs {
+        model: dir.join("model.ckpt"),
+        variant: None,
+        config: Some(dir.join("config.json")),
+        image: dir.join("input.png"),
+        image2: None,
+        mode: "i2v".into(),
+        prompt: "a cat sitting on the grass".into(),
+        negative_prompt: String::new(),
+        steps: Some(3),
+        cfg: Some(7.5),
+        cfg_img: None,
+        eta: Some(1.0),
+        fs: Some(24),
+        guidance_rescale: Some(0.7),
+        seed: Some(42),
+        text_weight: 1.0,
+        image_weight: 1.0,
+        fit: "reference".into(),
+        out: out.clone(),
+        fps: 8.0,
+        overwrite: false,
+        backend: Backend::Cpu,
+    };
+    animate(&args).unwrap();
+    let file = std::fs::File::open(&out).unwrap();
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut dec = opts.read_info(file).unwrap();
+    let (w, h) = (dec.width(), dec.height());
+    let mut frames = 0;
+    while let Some(f) = dec.read_next_frame().unwrap() {
+        assert_eq!(f.delay, 13); // 100 / 8 fps, rounded
+        frames += 1;
+    }
+    assert_eq!((w, h, frames), (64, 64, 4));
+    // Refuses to overwrite without consent, and names the file.
+    let err = animate(&args).unwrap_err().to_string();
+    assert!(err.contains("already exists"), "{err}");
+}
