@@ -26,6 +26,9 @@ pub struct BenchArgs {
     /// Timed repetitions of each stage (after one warm-up).
     #[arg(long, default_value_t = 2)]
     pub steps: usize,
+    /// Untimed warm-up runs of each stage (0 for very slow full-size CPU runs).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Frames (default: the preset's 16).
     #[arg(long)]
     pub frames: Option<usize>,
@@ -50,8 +53,10 @@ struct Row {
     seconds: f64,
 }
 
-fn time(device: &Device, reps: usize, mut f: impl FnMut()) -> anyhow::Result<f64> {
-    f();
+fn time(device: &Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> anyhow::Result<f64> {
+    for _ in 0..warmup {
+        f();
+    }
     device.sync().map_err(|e| anyhow::anyhow!("device error: {e:?}"))?;
     let start = Instant::now();
     for _ in 0..reps.max(1) {
@@ -93,7 +98,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let n = 2048;
     let ma = Tensor::<2>::random([n, n], Distribution::Default, &device);
     let mb = Tensor::<2>::random([n, n], Distribution::Default, &device);
-    let base = time(&device, reps, || {
+    let base = time(&device, a.warmup, reps, || {
         let _ = ma.clone().matmul(mb.clone());
     })?;
     rows.push(Row { name: format!("baseline: matmul {n}x{n} f32"), seconds: base });
@@ -108,28 +113,28 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         .collect();
     rows.push(Row {
         name: "text encoder (1 prompt)".into(),
-        seconds: time(&device, reps, || {
+        seconds: time(&device, a.warmup, reps, || {
             let _ = model.text.encode_ids(&ids);
         })?,
     });
     let img224 = Tensor::<4>::random([1, 3, 224, 224], Distribution::Default, &device);
     rows.push(Row {
         name: "image encoder + resampler".into(),
-        seconds: time(&device, reps, || {
+        seconds: time(&device, a.warmup, reps, || {
             let _ = model.resampler.forward(model.vision.forward(img224.clone()));
         })?,
     });
     let frame = Tensor::<4>::random([1, 3, h, w], Distribution::Default, &device);
     rows.push(Row {
         name: "VAE encode (1 frame)".into(),
-        seconds: time(&device, reps, || {
+        seconds: time(&device, a.warmup, reps, || {
             let _ = model.vae.encode(frame.clone());
         })?,
     });
     let x = Tensor::<5>::random([1, 8, frames, lh, lw], Distribution::Default, &device);
     let ctx = Tensor::<3>::random([1, ctx_len, d], Distribution::Default, &device);
     let mut unet_err = None;
-    let unet_s = time(&device, reps, || {
+    let unet_s = time(&device, a.warmup, reps, || {
         if let Err(e) = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default()) {
             unet_err = Some(e);
         }
@@ -140,7 +145,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     rows.push(Row { name: format!("UNet call ({frames}x{lh}x{lw} latent)"), seconds: unet_s });
     rows.push(Row {
         name: "DDIM step with CFG (2 UNet calls)".into(),
-        seconds: time(&device, reps, || {
+        seconds: time(&device, a.warmup, reps, || {
             let a = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
             let b = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
             if let (Ok(a), Ok(b)) = (a, b) {
@@ -151,7 +156,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let z = Tensor::<4>::random([1, 4, lh, lw], Distribution::Default, &device);
     rows.push(Row {
         name: "VAE decode (1 frame)".into(),
-        seconds: time(&device, reps, || {
+        seconds: time(&device, a.warmup, reps, || {
             let _ = model.vae.decode(z.clone());
         })?,
     });
