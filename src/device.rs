@@ -7,7 +7,7 @@ use std::str::FromStr;
 use burn::tensor::{Device, DeviceKind};
 
 /// Which burn backend runs the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Backend {
     /// burn's wgpu runtime on the default adapter (a GPU, or lavapipe without one).
     #[default]

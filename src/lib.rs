@@ -8,10 +8,13 @@
 //! - [`pipeline`]: input preparation, conditioning, sampling.
 //! - [`parity`]: checks any golden-fixture directory stage by stage.
 
+pub mod app;
 pub mod cli;
 pub mod device;
 pub mod export;
+pub mod history;
 pub mod model;
 pub mod parity;
 pub mod pipeline;
 pub mod weights;
+pub mod worker;

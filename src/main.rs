@@ -13,6 +13,12 @@ use dynamicrafter_studio::device::Backend;
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Backend of the app's model worker (`wgpu` or `cpu`).
+    #[arg(long)]
+    backend: Option<Backend>,
+    /// Load this fixture-style model at start: a checkpoint and its `config.json`.
+    #[arg(long, num_args = 2, value_names = ["CHECKPOINT", "CONFIG"])]
+    fixture_model: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +44,13 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        None => cli::app_placeholder(),
+        None => {
+            let model = args.fixture_model.map(|v| dynamicrafter_studio::worker::protocol::ModelSource::Fixture {
+                checkpoint: v[0].clone(),
+                config: v[1].clone(),
+            });
+            cli::app(dynamicrafter_studio::app::AppOptions { backend: args.backend, model, ..Default::default() })
+        }
         Some(Command::Parity { fixture_dir, backend }) => cli::parity(&fixture_dir, backend),
         Some(Command::Animate(a)) => cli::animate::run(&a),
         Some(Command::Bench(a)) => cli::bench::run(&a),

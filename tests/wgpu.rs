@@ -10,6 +10,30 @@ use dynamicrafter_studio::device::Backend;
 use dynamicrafter_studio::parity;
 
 #[test]
+fn wgpu_parity_and_main_screen_snapshot() {
+    tiny_parity_on_wgpu();
+    main_screen_snapshot();
+}
+
+/// The main screen rendered by egui-wgpu (lavapipe in CI), compared with
+/// `tests/snapshots/main_screen.png` (refresh with `UPDATE_SNAPSHOTS=1`).
+fn main_screen_snapshot() {
+    use dynamicrafter_studio::app::{AppOptions, StudioApp};
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = AppOptions { backend: Some(Backend::Cpu), model: None, history_dir: Some(tmp.path().to_path_buf()), fresh: true };
+    let mut h = egui_kittest::Harness::builder()
+        .with_size([1280.0, 820.0])
+        .wgpu()
+        .build_eframe(move |cc| StudioApp::new(cc, opts));
+    // Let the worker report its device, then settle.
+    for _ in 0..20 {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.run_steps(4);
+    h.snapshot("main_screen");
+}
+
 fn tiny_parity_on_wgpu() {
     if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
         // SAFETY: the only test of this binary, before any thread of the runtime exists.

@@ -16,7 +16,7 @@ use crate::model::DynamiCrafter;
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::pipeline::conditioning::Mode;
-use crate::pipeline::generate::{Phase, Progress, Settings, SpacingSetting, generate};
+use crate::pipeline::generate::{Phase, Progress, Settings, generate};
 use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
 use crate::weights::import::{detect_variant, open_checkpoint};
 
@@ -96,15 +96,11 @@ fn settings(
     cfg: &ModelConfig,
     fixture: Option<&serde_json::Value>,
 ) -> anyhow::Result<Settings> {
-    let mut s = Settings::defaults(variant.unwrap_or(Variant::V512));
-    if variant.is_none() {
-        // A non-official config: sizes from the fixture, recipe from its diffusion config.
-        let size = |k: &str| fixture.and_then(|f| f.get(k)).and_then(serde_json::Value::as_u64).map(|v| v as usize);
-        s.frames = size("frames").unwrap_or(cfg.resampler.video_length);
-        s.height = size("height").unwrap_or(s.height);
-        s.width = size("width").unwrap_or(s.width);
-        s.fs = cfg.unet.default_fs;
-    }
+    let mut s = match (variant, fixture) {
+        (Some(v), _) => Settings::defaults(v),
+        (None, Some(f)) => Settings::for_fixture(cfg, f),
+        (None, None) => Settings::defaults(Variant::V512),
+    };
     s.mode = Mode::parse(&a.mode).with_context(|| format!("unknown --mode `{}` (use i2v, interp or loop)", a.mode))?;
     s.prompt = a.prompt.clone();
     s.negative_prompt = a.negative_prompt.clone();
@@ -129,9 +125,6 @@ fn settings(
     }
     s.text_weight = a.text_weight;
     s.image_weight = a.image_weight;
-    if cfg.diffusion.rescale_betas_zero_snr {
-        s.spacing = SpacingSetting::UniformTrailing;
-    }
     Ok(s)
 }
 
@@ -189,7 +182,7 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
 
     let start = Instant::now();
     let mut sampling_start = None;
-    let generation = generate(&model, &tokenizer, &device, &s, &frame, frame2.as_ref(), None, |p| {
+    let generation = generate(&model, &tokenizer, &device, &s, &frame, frame2.as_ref(), None, &|| false, |p| {
         match p {
             Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
             Progress::Phase(Phase::Decoding { .. }) => eprintln!("\ndecoding {} frames", s.frames),
@@ -214,7 +207,7 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     })?;
     let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
     let comment = serde_json::to_string(&s).ok();
-    let format = export(&clip, &a.out, &ExportOptions { fps: a.fps, overwrite: a.overwrite, comment })?;
+    let format = export(&clip, &a.out, &ExportOptions { fps: a.fps, overwrite: a.overwrite, metadata: comment, ..Default::default() })?;
     eprintln!(
         "wrote {} ({format:?}, {} frames) in {:.1} s",
         a.out.display(),

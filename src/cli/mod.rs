@@ -17,7 +17,8 @@ pub fn parity(dir: &Path, backend: Backend) -> anyhow::Result<ExitCode> {
     Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Without a subcommand the desktop app starts (issue 4); until it lands, say so.
-pub fn app_placeholder() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the desktop app is not built yet; see `dynamicrafter-studio --help` for the headless commands")
+/// Without a subcommand the desktop app starts.
+pub fn app(opts: crate::app::AppOptions) -> anyhow::Result<ExitCode> {
+    crate::app::run(opts).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }

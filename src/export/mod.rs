@@ -1,14 +1,53 @@
-//! Writing clips to disk: GIF and PNG frame sequences.
+//! Writing clips to disk: animated GIF, MP4 (H.264), animated PNG and PNG frame folders.
+//!
+//! [`export_with_progress`] is the entry point (run it off the UI thread; the callback
+//! reports progress and cancels by returning `false`); [`export`] is the same without
+//! progress. The format comes from the output name ([`Format::from_path`]); every option
+//! is in [`ExportOptions`].
 //!
 //! Every writer goes through [`atomic`]: it writes into a temporary file (or folder) in
-//! the target directory and renames it when complete, so a failure never leaves a broken
-//! file, and an existing file is never overwritten unless asked.
+//! the target directory and renames it when complete, so a failure or a cancellation never
+//! leaves a broken file (nor the temporary one), and an existing file is never overwritten
+//! unless [`ExportOptions::overwrite`] allows it.
+//!
+//! Module map: [`sequence`] (range, loop trimming, ping-pong, [`scale`]), [`timing`]
+//! (delays per container), [`palette`] + [`dither`] (GIF colours), [`gif`], [`yuv`] +
+//! [`mp4`] + [`mux`] (H.264 in MP4), [`apng`], [`frames`], [`png_file`], [`sidecar`].
 
+pub mod apng;
 pub mod atomic;
+pub mod dither;
+pub mod error;
 pub mod frames;
 pub mod gif;
+pub mod mp4;
+pub mod mux;
+pub mod options;
+pub mod palette;
+pub mod png_file;
+pub mod progress;
+pub mod scale;
+pub mod sequence;
+pub mod sidecar;
+pub mod timing;
+pub mod yuv;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Instant;
+
+pub use crate::export::error::ExportError;
+pub use crate::export::options::{
+    ColorMatrix, DEFAULT_MP4_QUALITY, Dither, ExportOptions, GifOptions, MAX_FPS, MAX_SCALE, MIN_FPS, Mp4Options,
+    Mp4Quality, OddSize, PaletteMode, ScaleFilter,
+};
+pub use crate::export::png_file::METADATA_KEYWORD;
+pub use crate::export::progress::{ExportPhase, ExportProgress, ExportReport};
+pub use crate::export::sequence::frame_order;
+pub use crate::export::sidecar::sidecar_path;
+
+use crate::export::atomic::{write_atomically, write_bytes_atomically};
+use crate::export::progress::Progress;
+use crate::export::sequence::Sequence;
 
 /// Frames of one clip: `frames[k]` is `width × height` RGB, 8-bit, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,67 +60,114 @@ pub struct Clip {
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Animated GIF (`.gif`).
     Gif,
     /// A folder of numbered PNGs.
     PngFrames,
+    /// H.264 in MP4 (`.mp4`, `.m4v`).
+    Mp4,
+    /// Animated PNG (`.png`, `.apng`).
+    Apng,
 }
 
 impl Format {
-    /// From the output path: `.gif`, or a folder (no extension or a trailing slash).
+    /// From the output path: `.gif`, `.mp4`/`.m4v`, `.png`/`.apng` (animated PNG), or a
+    /// folder (no extension, or a trailing slash) for PNG frames.
+    ///
+    /// # Errors
+    /// [`ExportError::UnknownFormat`] for any other extension.
     pub fn from_path(path: &Path) -> Result<Self, ExportError> {
         let s = path.to_string_lossy();
-        if s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) || path.extension().is_none() {
+        if s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) {
             return Ok(Self::PngFrames);
         }
         match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
-            Some("gif") => Ok(Self::Gif),
-            Some(other) => Err(ExportError::UnknownFormat(other.to_owned())),
             None => Ok(Self::PngFrames),
+            Some("gif") => Ok(Self::Gif),
+            Some("mp4" | "m4v") => Ok(Self::Mp4),
+            Some("png" | "apng") => Ok(Self::Apng),
+            Some(other) => Err(ExportError::UnknownFormat(other.to_owned())),
+        }
+    }
+
+    /// Short lower-case name (`gif`, `mp4`, `apng`, `png-frames`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gif => "gif",
+            Self::PngFrames => "png-frames",
+            Self::Mp4 => "mp4",
+            Self::Apng => "apng",
         }
     }
 }
 
-/// Options shared by every format.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExportOptions {
-    /// Playback speed (the reference writes 8 fps).
-    pub fps: f32,
-    /// Replace an existing file or folder.
-    pub overwrite: bool,
-    /// Text stored in the file where the format allows it (the generation settings).
-    pub comment: Option<String>,
-}
-
-impl Default for ExportOptions {
-    fn default() -> Self {
-        Self { fps: 8.0, overwrite: false, comment: None }
-    }
-}
-
-/// Export failures; the clip stays where it was.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("{0} already exists; choose another name or allow overwriting")]
-    Exists(PathBuf),
-    #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding failed: {0}")]
-    Encode(String),
-    #[error("unknown output format `.{0}` (use .gif or a folder for PNG frames)")]
-    UnknownFormat(String),
-    #[error("the clip has no frames")]
-    Empty,
-}
-
 /// Writes `clip` to `path` in the format its name asks for.
+///
+/// # Errors
+/// As [`export_with_progress`].
 pub fn export(clip: &Clip, path: &Path, opts: &ExportOptions) -> Result<Format, ExportError> {
-    if clip.frames.is_empty() {
-        return Err(ExportError::Empty);
-    }
+    export_with_progress(clip, path, opts, &mut |_| true).map(|r| r.format)
+}
+
+/// Writes `clip` to `path` in the format its name asks for, reporting progress.
+///
+/// `progress` is called before encoding, after every frame and before the file is moved
+/// into place; returning `false` cancels: the temporary output is removed and
+/// [`ExportError::Cancelled`] returned. With [`ExportOptions::sidecar`], `<path>.json` is
+/// written too (see [`sidecar_path`]); the output is committed first, the sidecar right
+/// after (if that fails, the new output is removed again).
+///
+/// # Errors
+/// [`ExportError::UnknownFormat`], [`ExportError::InvalidOptions`],
+/// [`ExportError::InvalidClip`], [`ExportError::Empty`] before anything is written;
+/// [`ExportError::Exists`] if the output or its sidecar exists and `overwrite` is off;
+/// [`ExportError::Io`] (with the path and what to do), [`ExportError::Encode`],
+/// [`ExportError::Unsupported`], [`ExportError::Cancelled`].
+pub fn export_with_progress(
+    clip: &Clip,
+    path: &Path,
+    opts: &ExportOptions,
+    progress: &mut dyn FnMut(ExportProgress) -> bool,
+) -> Result<ExportReport, ExportError> {
+    let start = Instant::now();
     let format = Format::from_path(path)?;
-    match format {
-        Format::Gif => gif::write(clip, path, opts)?,
-        Format::PngFrames => frames::write(clip, path, opts)?,
+    if path.file_name().is_none() {
+        return Err(ExportError::InvalidOptions(format!("{} has no file name; choose a name", path.display())));
     }
-    Ok(format)
+    let seq = Sequence::new(clip, opts)?;
+    let sidecar = opts.sidecar.then(|| sidecar_path(path));
+    if !opts.overwrite {
+        for p in std::iter::once(path).chain(sidecar.as_deref()) {
+            if p.symlink_metadata().is_ok() {
+                return Err(ExportError::Exists(p.to_path_buf()));
+            }
+        }
+    }
+    let mut progress = Progress::new(progress, seq.len());
+    progress.report(ExportPhase::Preparing, 0)?;
+    let mut bytes = 0;
+    write_atomically(path, opts.overwrite, |tmp| {
+        bytes = match format {
+            Format::Gif => gif::write(&seq, tmp, opts, &mut progress)?,
+            Format::PngFrames => frames::write(&seq, tmp, opts, &mut progress)?,
+            Format::Mp4 => mp4::write(&seq, tmp, opts, &mut progress)?,
+            Format::Apng => apng::write(&seq, tmp, opts, &mut progress)?,
+        };
+        Ok(())
+    })?;
+    if let Some(sc) = &sidecar {
+        let json = sidecar::sidecar_json(format, &seq, opts);
+        if let Err(e) = write_bytes_atomically(sc, opts.overwrite, json.as_bytes()) {
+            let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+            return Err(e);
+        }
+    }
+    Ok(ExportReport {
+        format,
+        path: path.to_path_buf(),
+        bytes,
+        frames_written: seq.len(),
+        seconds: start.elapsed().as_secs_f64(),
+        sidecar,
+    })
 }

@@ -44,7 +44,7 @@ pub enum FsKind {
 }
 
 /// The official releases (spec §0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant {
     /// `Doubiiu/DynamiCrafter`, 256×256.
     V256,

@@ -133,6 +133,7 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
         guidance,
         weights,
         &mut noise,
+        &|| false,
         |rep| match (host(rep.x.clone()), host(rep.x0.clone())) {
             (Ok(a), Ok(b)) => {
                 traj_x.push(a);

@@ -72,6 +72,15 @@ pub enum SampleError {
     MissingUncond(f32),
     #[error("the schedule has no step")]
     EmptySchedule,
+    /// Internal: a cancel request between UNet calls.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The partial result of a run cancelled during step `step`: the last predicted x0, or the
+/// current latent when no step has finished.
+fn cancelled(last_x0: Option<Tensor<5>>, x: Tensor<5>, step: usize) -> Sampled {
+    Sampled { latent: last_x0.unwrap_or(x), steps_done: step, cancelled: true }
 }
 
 /// Unbiased standard deviation over all elements, as a broadcastable `[1,1,1,1,1]`.
@@ -96,6 +105,7 @@ pub fn sample(
     guidance: Guidance,
     weights: BranchWeights,
     noise: &mut dyn NoiseSource,
+    cancel: &dyn Fn() -> bool,
     mut on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
 ) -> Result<Sampled, SampleError> {
     if schedule.is_empty() {
@@ -116,23 +126,37 @@ pub fn sample(
     let numel: usize = dims.iter().product();
     let total = schedule.len();
     let mut x = x_t;
+    let mut last_x0: Option<Tensor<5>> = None;
     for step in 0..total {
         let index = total - 1 - step;
         let t = schedule.timesteps[index];
         let run = |ctx: &Tensor<3>| -> Result<Tensor<5>, SampleError> {
+            if cancel() {
+                return Err(SampleError::Cancelled);
+            }
             let input = Tensor::cat(vec![x.clone(), cond.c_concat.clone()], 1); // [1, 8, t, h, w]
             Ok(unet.forward(input, &[t], ctx.clone(), Some(&[cond.fs]), weights)?)
         };
-        let m_c = run(&cond.cond)?;
+        // Cancellation is checked before every UNet call; the last predicted x0 is kept.
+        let m_c = match run(&cond.cond) {
+            Err(SampleError::Cancelled) => return Ok(cancelled(last_x0, x, step)),
+            other => other?,
+        };
         let mut outs = vec![m_c.clone()];
         let mut m = m_c.clone();
         if calls >= 2 {
             let uc = cond.uncond.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?;
-            let m_u = run(uc)?;
+            let m_u = match run(uc) {
+                Err(SampleError::Cancelled) => return Ok(cancelled(last_x0, x, step)),
+                other => other?,
+            };
             outs.push(m_u.clone());
             if calls == 3 {
                 let uci = cond.uncond_img.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?;
-                let m_ui = run(uci)?;
+                let m_ui = match run(uci) {
+                    Err(SampleError::Cancelled) => return Ok(cancelled(last_x0, x, step)),
+                    other => other?,
+                };
                 outs.push(m_ui.clone());
                 let ci = guidance.cfg_img.unwrap_or(guidance.cfg);
                 m = m_u.clone() + (m_ui.clone() - m_u) * ci + (m_c.clone() - m_ui) * guidance.cfg;
@@ -174,6 +198,7 @@ pub fn sample(
         if flow.is_break() {
             return Ok(Sampled { latent: x0, steps_done: step + 1, cancelled: true });
         }
+        last_x0 = Some(x0);
     }
     Ok(Sampled { latent: x, steps_done: total, cancelled: false })
 }

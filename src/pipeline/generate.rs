@@ -222,6 +222,23 @@ pub enum GenerateError {
     Device(String),
 }
 
+impl Settings {
+    /// Settings for a non-official (fixture) model: sizes from the fixture's `config.json`
+    /// top level, recipe from its model config.
+    pub fn for_fixture(cfg: &crate::model::config::ModelConfig, fixture: &serde_json::Value) -> Self {
+        let mut s = Self::defaults(Variant::V512);
+        let size = |k: &str| fixture.get(k).and_then(serde_json::Value::as_u64).map(|v| v as usize);
+        s.frames = size("frames").unwrap_or(cfg.resampler.video_length);
+        s.height = size("height").unwrap_or(s.height);
+        s.width = size("width").unwrap_or(s.width);
+        s.fs = cfg.unet.default_fs;
+        let zero_snr = cfg.diffusion.rescale_betas_zero_snr;
+        s.spacing = if zero_snr { SpacingSetting::UniformTrailing } else { SpacingSetting::Uniform };
+        s.guidance_rescale = if zero_snr { 0.7 } else { 0.0 };
+        s
+    }
+}
+
 /// Converts decoded frames to 8-bit RGB as the reference CLI does: clamp to [−1, 1], then
 /// `floor((x + 1) / 2 · 255)`.
 ///
@@ -258,6 +275,7 @@ pub fn generate(
     image: &ImageTensor,
     image2: Option<&ImageTensor>,
     noise: Option<&mut dyn NoiseSource>,
+    cancel: &dyn Fn() -> bool,
     mut on_progress: impl FnMut(Progress<'_>) -> ControlFlow<()>,
 ) -> Result<Generation, GenerateError> {
     settings.validate(model)?;
@@ -318,6 +336,7 @@ pub fn generate(
         guidance,
         weights,
         noise,
+        cancel,
         |rep| on_progress(Progress::Step { step: rep.step, total: rep.total, timestep: rep.timestep, x0: rep.x0 }),
     )?;
     let _ = on_progress(Progress::Phase(Phase::Decoding { frame: 0, total: settings.frames }));

@@ -359,7 +359,7 @@ pub fn to_rgb8(img: &DynamicImage, alpha: AlphaMode) -> RgbImage {
 // ---------------------------------------------------------------------------------------
 
 /// How an image is fitted to the model's H×W.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum FitMode {
     /// Exactly the reference CLI: resize the shorter side to `min(H, W)` (longer side
     /// `floor(min(H, W)·long/short)`), then `CenterCrop((H, W))`, which **zero-pads (black)**

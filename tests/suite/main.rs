@@ -3,6 +3,9 @@
 
 mod checkpoint_formats;
 mod common;
+mod export;
 mod golden_prep;
+mod history;
 mod pipeline;
 mod preset_keys;
+mod ui;

@@ -80,6 +80,7 @@ fn ddim_clamp_keeps_25_steps_finite() {
         guidance,
         BranchWeights::default(),
         &mut noise,
+        &|| false,
         |_| {
             steps += 1;
             ControlFlow::Continue(())
@@ -87,7 +88,7 @@ fn ddim_clamp_keeps_25_steps_finite() {
     )
     .unwrap();
     assert_eq!(steps, 25);
-    let v = out.latent.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+    let v = out.latent.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     assert!(v.iter().all(|x| x.is_finite()), "non-finite latent after 25 steps");
 }
 
@@ -125,6 +126,7 @@ fn cancel_returns_partial_result() {
         g,
         BranchWeights::default(),
         &mut noise,
+        &|| false,
         |r| {
             if r.step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         },

@@ -1,0 +1,254 @@
+//! UI intents, collected while drawing and applied after the frame (never mid-draw).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use super::textures::Frames;
+use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
+use crate::history::{digest, HistoryEntry};
+use crate::model::config::Variant;
+use crate::pipeline::conditioning::Mode;
+use crate::pipeline::generate::Phase;
+use crate::pipeline::preprocess::{decode_image_bytes, load_image, LoadOptions};
+use crate::weights::import::CacheDType;
+use crate::worker::protocol::{Command, Job, ModelSource};
+
+/// Something the user asked for.
+#[derive(Debug, Clone)]
+#[must_use]
+pub enum Action {
+    Generate,
+    Cancel,
+    LoadModel(ModelSource),
+    Import { path: PathBuf, variant: Variant },
+    OpenModelDialog,
+    ImportDialog,
+    SetImage { second: bool, path: PathBuf },
+    SetImageBytes { second: bool, bytes: Arc<Vec<u8>>, origin: String },
+    SetImageRgb { second: bool, rgb: Arc<RgbImage> },
+    OpenImageDialog { second: bool },
+    ClearImage { second: bool },
+    /// Put an entry's settings back into the controls.
+    Restore(Box<HistoryEntry>),
+    /// Show an entry in the player.
+    Show(Box<HistoryEntry>),
+    /// Delete an entry (after the user confirmed).
+    Delete(String),
+    QueueMove { index: usize, up: bool },
+    QueueRemove(usize),
+    RefreshHistory,
+    Notify(Notice),
+}
+
+/// A fresh seed from the clock (no RNG dependency needed for this).
+pub fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut x = t as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^= x >> 33;
+    x % (1u64 << 31)
+}
+
+fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl Into<String>) {
+    app.notice = Some(Notice { text: text.into(), advice: advice.into(), is_error: true });
+}
+
+fn set_image(app: &mut StudioApp, second: bool, img: InputImage) {
+    if second {
+        app.image2 = Some(img);
+    } else {
+        app.state.last_image = img.path.clone();
+        app.image = Some(img);
+    }
+    app.notice = None;
+}
+
+/// Applies one action.
+pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
+    match a {
+        Action::Generate => generate(app),
+        Action::Cancel => {
+            if let Some(r) = &app.running {
+                r.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        Action::LoadModel(src) => {
+            app.state.model = Some(src.clone());
+            app.model = ModelStatus::Loading(src.label());
+            if let Some(w) = app.worker() {
+                if !w.send(Command::LoadModel(src)) {
+                    error(app, "the model worker is busy or stopped", "Wait for the current generation, or restart the app.");
+                }
+            }
+        }
+        Action::Import { path, variant } => {
+            app.model = ModelStatus::Importing { done: 0, total: 0 };
+            if let Some(w) = app.worker() {
+                let _ = w.send(Command::Import { path, variant, dtype: CacheDType::F16 });
+            }
+        }
+        Action::OpenModelDialog => {
+            let file = rfd::FileDialog::new()
+                .set_title("Open an imported model or a checkpoint")
+                .add_filter("Models", &["safetensors", "ckpt", "pt", "pth"])
+                .pick_file();
+            if let Some(path) = file {
+                let variant = guess_variant(&path).unwrap_or(Variant::V512);
+                app.push(Action::LoadModel(ModelSource::Checkpoint { path, variant }));
+            }
+        }
+        Action::ImportDialog => {
+            let file = rfd::FileDialog::new().set_title("Import a DynamiCrafter checkpoint").add_filter("Checkpoints", &["ckpt", "pt", "pth", "safetensors"]).pick_file();
+            if let Some(path) = file {
+                let variant = app.state.variant.or_else(|| guess_variant(&path)).unwrap_or(Variant::V512);
+                app.push(Action::Import { path, variant });
+            }
+        }
+        Action::SetImage { second, path } => match load_image(&path, &LoadOptions::default()) {
+            Ok(rgb) => {
+                let hash = std::fs::read(&path).map(|b| digest(&b)).unwrap_or_default();
+                set_image(app, second, InputImage { path: Some(path), rgb: Arc::new(rgb), hash });
+            }
+            Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
+        },
+        Action::SetImageBytes { second, bytes, origin } => match decode_image_bytes(&bytes, &origin, &LoadOptions::default()) {
+            Ok(rgb) => set_image(app, second, InputImage { path: None, rgb: Arc::new(rgb), hash: digest(&bytes) }),
+            Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
+        },
+        Action::SetImageRgb { second, rgb } => {
+            let hash = digest(rgb.as_raw());
+            set_image(app, second, InputImage { path: None, rgb, hash });
+        }
+        Action::OpenImageDialog { second } => {
+            let file = rfd::FileDialog::new()
+                .set_title("Choose an image")
+                .add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"])
+                .pick_file();
+            if let Some(path) = file {
+                app.push(Action::SetImage { second, path });
+            }
+        }
+        Action::ClearImage { second } => {
+            if second {
+                app.image2 = None;
+            } else {
+                app.image = None;
+            }
+        }
+        Action::Restore(entry) => {
+            app.state.settings = entry.record.settings.clone();
+            app.state.seed_locked = true;
+            app.notice = Some(Notice { text: format!("Settings restored from {}", entry.id), advice: String::new(), is_error: false });
+        }
+        Action::Show(entry) => match app.history.load_frames(&entry) {
+            Ok(frames) => {
+                app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(*entry)));
+                app.player.restart();
+            }
+            Err(e) => error(app, e.to_string(), "The entry's files may have been moved or deleted."),
+        },
+        Action::Delete(id) => {
+            if let Err(e) = app.history.delete(&id) {
+                error(app, e.to_string(), "");
+            }
+            if app.result.as_ref().and_then(|(_, e)| e.as_ref()).is_some_and(|e| e.id == id) {
+                app.result = None;
+            }
+            app.entries = app.history.list();
+        }
+        Action::QueueMove { index, up } => {
+            let other = if up { index.checked_sub(1) } else { Some(index + 1) };
+            if let Some(o) = other.filter(|o| *o < app.queue.len()) {
+                if index < app.queue.len() {
+                    app.queue.swap(index, o);
+                }
+            }
+        }
+        Action::QueueRemove(i) => {
+            app.queue.remove(i);
+        }
+        Action::RefreshHistory => app.entries = app.history.list(),
+        Action::Notify(n) => app.notice = Some(n),
+    }
+}
+
+fn guess_variant(path: &std::path::Path) -> Option<Variant> {
+    let p = path.to_string_lossy().to_ascii_lowercase();
+    if p.contains("interp") {
+        Some(Variant::V512Interp)
+    } else if p.contains("1024") {
+        Some(Variant::V1024)
+    } else if p.contains("256") {
+        Some(Variant::V256)
+    } else if p.contains("512") {
+        Some(Variant::V512)
+    } else {
+        None
+    }
+}
+
+/// Builds a job from the current controls and runs or queues it.
+fn generate(app: &mut StudioApp) {
+    if !matches!(app.model, ModelStatus::Ready(_)) {
+        return error(app, "no model is loaded", "Import or open a model in the Model panel first.");
+    }
+    let Some(image) = app.image.clone() else {
+        return error(app, "no input image", "Drop an image onto the window, paste one, or click Open image.");
+    };
+    let mode = app.state.settings.mode;
+    if mode == Mode::Interpolation && app.image2.is_none() {
+        return error(app, "interpolation needs a second image", "Add the last frame in the second image slot.");
+    }
+    if !app.state.seed_locked {
+        app.state.settings.seed = random_seed();
+    }
+    let job = Job {
+        id: app.next_job,
+        settings: app.state.settings.clone(),
+        image: image.rgb.clone(),
+        image2: if mode == Mode::Interpolation { app.image2.as_ref().map(|i| i.rgb.clone()) } else { None },
+        fit: app.state.fit,
+        input_hash: match (&app.image2, mode) {
+            (Some(i2), Mode::Interpolation) => format!("{}+{}", image.hash, i2.hash),
+            _ => image.hash.clone(),
+        },
+        cancel: Arc::new(AtomicBool::new(false)),
+        vae_preview_every: app.state.vae_preview_every,
+    };
+    app.next_job += 1;
+    app.queue.push_back(Queued { job });
+    start_next(app);
+}
+
+/// Starts the next queued job if the worker is idle.
+pub fn start_next(app: &mut StudioApp) {
+    if app.running.is_some() {
+        return;
+    }
+    let Some(q) = app.queue.pop_front() else {
+        return;
+    };
+    let job = q.job;
+    let running = Running {
+        job: job.id,
+        settings: job.settings.clone(),
+        cancel: job.cancel.clone(),
+        phase: Phase::Encoding,
+        step: 0,
+        total: job.settings.steps,
+        seconds_per_step: 0.0,
+        started: std::time::Instant::now(),
+    };
+    let sent = app.worker().is_some_and(|w| w.send(Command::Generate(Box::new(job.clone()))));
+    if sent {
+        app.running = Some(running);
+        app.preview = None;
+    } else {
+        app.queue.push_front(Queued { job });
+        error(app, "the model worker is not running", "Restart the app.");
+    }
+}

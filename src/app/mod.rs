@@ -1,0 +1,239 @@
+//! The desktop app (eframe/egui). The UI thread owns plain data and textures; the worker
+//! thread owns the device and the model. Events are drained in [`eframe::App::logic`],
+//! everything is drawn in [`eframe::App::ui`], and UI intents are collected as
+//! [`Action`]s while drawing and applied after the frame.
+
+mod actions;
+mod events;
+mod panels;
+pub mod state;
+mod textures;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::device::Backend;
+use crate::history::{History, HistoryEntry};
+use crate::pipeline::generate::{Phase, Settings};
+use crate::worker::protocol::{Job, JobId, ModelSource};
+use crate::worker::WorkerHandle;
+pub use actions::Action;
+use state::{PersistedState, STORAGE_KEY};
+use textures::Frames;
+
+/// Options for starting the app (the CLI and tests set them).
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Override the persisted backend.
+    pub backend: Option<Backend>,
+    /// Load this model at start (overrides the persisted one).
+    pub model: Option<ModelSource>,
+    /// Where history lives (default: the platform data directory).
+    pub history_dir: Option<PathBuf>,
+    /// Ignore persisted state (tests).
+    pub fresh: bool,
+}
+
+/// An input image slot.
+#[derive(Debug, Clone)]
+pub struct InputImage {
+    pub path: Option<PathBuf>,
+    pub rgb: Arc<RgbImage>,
+    pub hash: String,
+}
+
+/// The model as the UI knows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ModelStatus {
+    #[default]
+    None,
+    Loading(String),
+    Importing { done: usize, total: usize },
+    Ready(String),
+    Failed(String),
+}
+
+/// The generation in progress.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub job: JobId,
+    pub settings: Settings,
+    pub cancel: Arc<AtomicBool>,
+    pub phase: Phase,
+    pub step: usize,
+    pub total: usize,
+    pub seconds_per_step: f64,
+    pub started: std::time::Instant,
+}
+
+/// A request waiting for the worker.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub job: Job,
+}
+
+/// A message shown to the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub advice: String,
+    pub is_error: bool,
+}
+
+/// The app.
+pub struct StudioApp {
+    pub state: PersistedState,
+    worker: Option<WorkerHandle>,
+    pub history: History,
+    pub entries: Vec<HistoryEntry>,
+    pub image: Option<InputImage>,
+    pub image2: Option<InputImage>,
+    pub model: ModelStatus,
+    pub adapter: String,
+    pub running: Option<Running>,
+    pub queue: VecDeque<Queued>,
+    /// Live preview of the running job.
+    pub preview: Option<Frames>,
+    /// The clip shown in the player (last result or a history entry).
+    pub result: Option<(Frames, Option<HistoryEntry>)>,
+    pub player: panels::player::PlayerState,
+    pub notice: Option<Notice>,
+    pub confirm_delete: Option<String>,
+    pub defaults: Settings,
+    pub events_seen: usize,
+    /// Textures of input crops and history thumbnails, by content key.
+    pub texture_cache: std::collections::HashMap<String, egui::TextureHandle>,
+    next_job: JobId,
+    actions: Vec<Action>,
+}
+
+impl std::fmt::Debug for StudioApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StudioApp").field("model", &self.model).field("running", &self.running.is_some()).finish()
+    }
+}
+
+impl StudioApp {
+    /// Creates the app and its worker.
+    pub fn new(cc: &eframe::CreationContext<'_>, opts: AppOptions) -> Self {
+        let mut state: PersistedState = match (opts.fresh, cc.storage) {
+            (false, Some(s)) => eframe::get_value(s, STORAGE_KEY).unwrap_or_default(),
+            _ => PersistedState::default(),
+        };
+        if let Some(b) = opts.backend {
+            state.backend = b;
+        }
+        if let Some(m) = opts.model.clone() {
+            state.model = Some(m);
+        }
+        Self::with_context(&cc.egui_ctx, state, opts.history_dir)
+    }
+
+    /// Creates the app on an egui context (also used by tests).
+    pub fn with_context(ctx: &egui::Context, state: PersistedState, history_dir: Option<PathBuf>) -> Self {
+        panels::theme::apply(ctx, state.theme);
+        let root = history_dir.or_else(History::default_root).unwrap_or_else(|| PathBuf::from("history"));
+        let history = History::new(root);
+        let repaint = ctx.clone();
+        let worker = WorkerHandle::spawn(state.backend, history.clone(), move || repaint.request_repaint());
+        let mut notice = None;
+        let worker = match worker {
+            Ok(w) => Some(w),
+            Err(e) => {
+                notice = Some(Notice { text: format!("cannot start the model worker: {e}"), advice: String::new(), is_error: true });
+                None
+            }
+        };
+        let entries = history.list();
+        let defaults = state.settings.clone();
+        let mut app = Self {
+            state,
+            worker,
+            history,
+            entries,
+            image: None,
+            image2: None,
+            model: ModelStatus::None,
+            adapter: String::new(),
+            running: None,
+            queue: VecDeque::new(),
+            preview: None,
+            result: None,
+            player: Default::default(),
+            notice,
+            confirm_delete: None,
+            defaults,
+            events_seen: 0,
+            texture_cache: Default::default(),
+            next_job: 1,
+            actions: Vec::new(),
+        };
+        if let Some(m) = app.state.model.clone() {
+            app.push(Action::LoadModel(m));
+        }
+        if let Some(p) = app.state.last_image.clone() {
+            if p.is_file() {
+                app.push(Action::SetImage { second: false, path: p });
+            }
+        }
+        app
+    }
+
+    /// Queues a UI intent; it is applied after the current frame.
+    pub fn push(&mut self, a: Action) {
+        self.actions.push(a);
+    }
+
+    /// Applies queued intents now (the app calls this after drawing; tests may too).
+    pub fn apply_actions(&mut self, ctx: &egui::Context) {
+        let actions = std::mem::take(&mut self.actions);
+        for a in actions {
+            actions::apply(self, ctx, a);
+        }
+    }
+
+    fn worker(&self) -> Option<&WorkerHandle> {
+        self.worker.as_ref()
+    }
+
+    /// Whether the worker thread still runs.
+    pub fn worker_alive(&self) -> bool {
+        self.worker.as_ref().is_some_and(WorkerHandle::is_alive)
+    }
+}
+
+impl eframe::App for StudioApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        events::drain(self, ctx);
+        self.apply_actions(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        panels::shortcuts::handle(self, ui.ctx());
+        panels::layout_ui(self, ui);
+        let ctx = ui.ctx().clone();
+        self.apply_actions(&ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.state);
+    }
+}
+
+/// Runs the desktop app (blocks until the window closes).
+pub fn run(opts: AppOptions) -> Result<(), eframe::Error> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("DynamiCrafter Studio")
+            .with_inner_size([1280.0, 820.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
+        persist_window: true,
+        ..Default::default()
+    };
+    eframe::run_native("DynamiCrafter Studio", native, Box::new(move |cc| Ok(Box::new(StudioApp::new(cc, opts)))))
+}

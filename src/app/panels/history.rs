@@ -1,0 +1,60 @@
+//! The history gallery: every finished or cancelled clip, with restore and delete.
+
+use super::super::{Action, StudioApp};
+
+/// Gallery of saved generations.
+pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    ui.heading(format!("History ({})", app.entries.len()));
+    let entries = app.entries.clone();
+    let mut act = None;
+    egui::ScrollArea::vertical().id_salt("history_scroll").show(ui, |ui| {
+        for e in entries.iter() {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    let key = format!("thumb-{}", e.id);
+                    let tex = match app.texture_cache.get(&key) {
+                        Some(t) => Some(t.clone()),
+                        None => image::open(e.thumbnail()).ok().map(|i| {
+                            let t = ui.ctx().load_texture(key.clone(), super::super::textures::color_image(&i.to_rgb8()), egui::TextureOptions::LINEAR);
+                            app.texture_cache.insert(key.clone(), t.clone());
+                            t
+                        }),
+                    };
+                    if let Some(t) = tex {
+                        if ui.add(egui::Image::new(&t).max_width(72.0).sense(egui::Sense::click())).on_hover_text("Show in the player").clicked() {
+                            act = Some(Action::Show(Box::new(e.clone())));
+                        }
+                    }
+                    ui.vertical(|ui| {
+                        let s = &e.record.settings;
+                        let prompt: String = s.prompt.chars().take(40).collect();
+                        ui.label(if prompt.is_empty() { "(no prompt)".to_owned() } else { prompt });
+                        let status = if e.record.cancelled { format!(" · cancelled at {}/{}", e.record.steps_done, s.steps) } else { String::new() };
+                        ui.label(egui::RichText::new(format!("seed {} · cfg {} · {} steps{status}", s.seed, s.cfg, s.steps)).small().weak());
+                        ui.horizontal(|ui| {
+                            if ui.small_button("Restore settings").clicked() {
+                                act = Some(Action::Restore(Box::new(e.clone())));
+                            }
+                            if app.confirm_delete.as_deref() == Some(e.id.as_str()) {
+                                if ui.small_button("Really delete").clicked() {
+                                    act = Some(Action::Delete(e.id.clone()));
+                                }
+                                if ui.small_button("Keep").clicked() {
+                                    app.confirm_delete = None;
+                                }
+                            } else if ui.small_button("Delete").clicked() {
+                                app.confirm_delete = Some(e.id.clone());
+                            }
+                        });
+                    });
+                });
+            });
+        }
+    });
+    if let Some(a) = act {
+        if matches!(a, Action::Delete(_)) {
+            app.confirm_delete = None;
+        }
+        app.push(a);
+    }
+}

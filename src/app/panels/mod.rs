@@ -1,0 +1,48 @@
+//! The panels, one file each. Functions that draw take `&mut Ui` and end in `_ui`.
+
+pub mod controls;
+pub mod history;
+pub mod input;
+pub mod model;
+pub mod player;
+pub mod progress;
+pub mod prompt;
+pub mod queue;
+pub mod shortcuts;
+pub mod theme;
+
+use super::StudioApp;
+
+/// The main screen.
+pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui(app, ui));
+    egui::Panel::bottom("status_bar").show(ui, |ui| progress::status_ui(app, ui));
+    egui::Panel::left("controls").resizable(true).default_size(360.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            model::model_ui(app, ui);
+            ui.separator();
+            input::input_ui(app, ui);
+            ui.separator();
+            prompt::prompt_ui(app, ui);
+            ui.separator();
+            controls::controls_ui(app, ui);
+        });
+    });
+    egui::Panel::right("history").resizable(true).default_size(260.0).show(ui, |ui| {
+        queue::queue_ui(app, ui);
+        ui.separator();
+        history::history_ui(app, ui);
+    });
+    egui::CentralPanel::default().show(ui, |ui| player::player_ui(app, ui));
+}
+
+fn top_bar_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.heading("DynamiCrafter Studio");
+        ui.separator();
+        ui.label(egui::RichText::new(&app.adapter).weak());
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            theme::theme_switch_ui(app, ui);
+        });
+    });
+}

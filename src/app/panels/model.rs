@@ -1,0 +1,46 @@
+//! The model panel: import or open a model, the variant, the status.
+
+use super::super::{Action, ModelStatus, StudioApp};
+use crate::model::config::Variant;
+
+/// Model status, import and open buttons, variant choice.
+pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    ui.heading("Model");
+    match &app.model {
+        ModelStatus::None => ui.label("No model loaded. Import an official model.ckpt (10.4 GB) once; it is cached for fast loading."),
+        ModelStatus::Loading(l) => ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("Loading {l}…"));
+        }).response,
+        ModelStatus::Importing { done, total } => {
+            let f = if *total > 0 { *done as f32 / *total as f32 } else { 0.0 };
+            ui.add(egui::ProgressBar::new(f).text(format!("Importing: {done}/{total} tensors")))
+        }
+        ModelStatus::Ready(l) => ui.label(egui::RichText::new(format!("Ready: {l}")).strong()),
+        ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
+    };
+    ui.horizontal(|ui| {
+        let variant = app.state.variant.unwrap_or(Variant::V512);
+        let mut chosen = variant;
+        egui::ComboBox::from_label("Variant")
+            .selected_text(chosen.name())
+            .show_ui(ui, |ui| {
+                for v in Variant::ALL {
+                    ui.selectable_value(&mut chosen, v, v.name());
+                }
+            })
+            .response
+            .on_hover_text("512, 1024 and 512_interp share the same tensors: choose which one the file is. Interpolation and looping need 512_interp.");
+        if chosen != variant {
+            app.state.variant = Some(chosen);
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Import checkpoint…").on_hover_text("Convert an official model.ckpt into the fast cache (also: drop a .ckpt onto the window)").clicked() {
+            app.push(Action::ImportDialog);
+        }
+        if ui.button("Open model…").on_hover_text("Load an imported .safetensors or a checkpoint directly").clicked() {
+            app.push(Action::OpenModelDialog);
+        }
+    });
+}

@@ -1,0 +1,147 @@
+//! The player: the live preview while sampling, the result afterwards. Play/pause, frame
+//! scrubber, playback FPS, loop / ping-pong / once, fit or 1:1.
+
+use super::super::state::LoopMode;
+use super::super::StudioApp;
+
+/// Playback position.
+#[derive(Debug, Clone)]
+pub struct PlayerState {
+    pub playing: bool,
+    pub frame: usize,
+    /// +1 or −1 (ping-pong).
+    direction: i32,
+    last_advance: f64,
+}
+
+impl Default for PlayerState {
+    fn default() -> Self {
+        Self { playing: true, frame: 0, direction: 1, last_advance: 0.0 }
+    }
+}
+
+impl PlayerState {
+    /// Back to the first frame, playing forward.
+    pub fn restart(&mut self) {
+        self.frame = 0;
+        self.direction = 1;
+    }
+
+    /// Advances according to the time and the loop mode.
+    fn tick(&mut self, now: f64, fps: f32, n: usize, mode: LoopMode) {
+        if n == 0 {
+            self.frame = 0;
+            return;
+        }
+        self.frame = self.frame.min(n - 1);
+        if !self.playing || fps <= 0.0 || now - self.last_advance < 1.0 / fps as f64 {
+            return;
+        }
+        self.last_advance = now;
+        let next = self.frame as i64 + self.direction as i64;
+        self.frame = match mode {
+            LoopMode::Loop => (next.rem_euclid(n as i64)) as usize,
+            LoopMode::Once => {
+                if next >= n as i64 {
+                    self.playing = false;
+                    n - 1
+                } else {
+                    next as usize
+                }
+            }
+            LoopMode::PingPong => {
+                if n == 1 {
+                    0
+                } else if next >= n as i64 || next < 0 {
+                    self.direction = -self.direction;
+                    (self.frame as i64 + self.direction as i64) as usize
+                } else {
+                    next as usize
+                }
+            }
+        };
+    }
+}
+
+/// The central player.
+pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let live = app.running.is_some() && app.preview.is_some();
+    let frames = if live { app.preview.clone() } else { app.result.as_ref().map(|(f, _)| f.clone()) };
+    let Some(frames) = frames else {
+        ui.centered_and_justified(|ui| {
+            ui.label(egui::RichText::new("Drop an image, write a prompt and press Generate.\nThe frames sharpen here as the steps complete.").size(16.0).weak());
+        });
+        return;
+    };
+    let n = frames.len();
+    let now = ui.input(|i| i.time);
+    let prefs = app.state.player.clone();
+    app.player.tick(now, prefs.fps, n, prefs.loop_mode);
+    if app.player.playing && n > 1 {
+        ui.ctx().request_repaint_after(std::time::Duration::from_secs_f32(1.0 / prefs.fps.max(1.0)));
+    }
+    ui.horizontal(|ui| {
+        if live {
+            ui.label(egui::RichText::new("Live preview (predicted frames)").strong());
+        } else if let Some((_, Some(e))) = &app.result {
+            ui.label(egui::RichText::new(format!("Result · seed {}", e.record.settings.seed)).strong());
+        }
+    });
+    let avail = ui.available_size() - egui::vec2(0.0, 48.0);
+    let [w, h] = frames.size;
+    let size = if prefs.fit {
+        let s = (avail.x / w.max(1) as f32).min(avail.y / h.max(1) as f32).max(0.1);
+        egui::vec2(w as f32 * s, h as f32 * s)
+    } else {
+        egui::vec2(w as f32, h as f32)
+    };
+    let idx = app.player.frame.min(n.saturating_sub(1));
+    if let Some(t) = frames.textures.get(idx) {
+        egui::ScrollArea::both().id_salt("player_scroll").max_height(avail.y).show(ui, |ui| {
+            ui.vertical_centered(|ui| ui.add(egui::Image::new(t).fit_to_exact_size(size)));
+        });
+    }
+    ui.horizontal(|ui| {
+        let label = if app.player.playing { "Pause" } else { "Play" };
+        if ui.button(label).on_hover_text("Play / pause (Space)").clicked() {
+            app.player.playing = !app.player.playing;
+        }
+        let mut f = idx;
+        if ui.add(egui::Slider::new(&mut f, 0..=n.saturating_sub(1)).text("frame")).changed() {
+            app.player.frame = f;
+            app.player.playing = false;
+        }
+        ui.add(egui::Slider::new(&mut app.state.player.fps, 1.0..=30.0).text("fps").step_by(1.0)).on_hover_text("Playback speed");
+        egui::ComboBox::from_id_salt("loop_mode").selected_text(format!("{:?}", app.state.player.loop_mode)).show_ui(ui, |ui| {
+            ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Loop, "Loop");
+            ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::PingPong, "Ping-pong");
+            ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Once, "Once");
+        });
+        ui.checkbox(&mut app.state.player.fit, "Fit").on_hover_text("Fit to the panel; off shows pixels 1:1");
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_pong_does_not_repeat_end_frames() {
+        let mut p = PlayerState::default();
+        let mut seen = vec![p.frame];
+        for k in 1..=8 {
+            p.tick(k as f64, 1.0, 4, LoopMode::PingPong);
+            seen.push(p.frame);
+        }
+        assert_eq!(seen, vec![0, 1, 2, 3, 2, 1, 0, 1, 2]);
+    }
+
+    #[test]
+    fn once_stops_at_the_end() {
+        let mut p = PlayerState::default();
+        for k in 1..=10 {
+            p.tick(k as f64, 1.0, 3, LoopMode::Once);
+        }
+        assert_eq!((p.frame, p.playing), (2, false));
+    }
+}

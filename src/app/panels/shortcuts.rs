@@ -1,0 +1,64 @@
+//! Keyboard shortcuts: Ctrl+Enter generates, Escape cancels, Ctrl+O opens an image,
+//! Space plays or pauses, and pasting an image sets the input.
+
+use std::sync::Arc;
+
+use super::super::{Action, StudioApp};
+
+/// Reads shortcuts and dropped or pasted files for this frame.
+pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
+    let (generate, cancel, open, play, dropped, pasted) = ctx.input(|i| {
+        let cmd = i.modifiers.command;
+        let pasted: Vec<Arc<egui::ColorImage>> = i
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                egui::Event::PasteImage(img) => Some(img.clone()),
+                _ => None,
+            })
+            .collect();
+        (
+            cmd && i.key_pressed(egui::Key::Enter),
+            i.key_pressed(egui::Key::Escape),
+            cmd && i.key_pressed(egui::Key::O),
+            i.key_pressed(egui::Key::Space) && !ctx.egui_wants_keyboard_input(),
+            i.raw.dropped_files.clone(),
+            pasted,
+        )
+    });
+    if generate {
+        app.push(Action::Generate);
+    }
+    if cancel && app.running.is_some() {
+        app.push(Action::Cancel);
+    }
+    if open {
+        app.push(Action::OpenImageDialog { second: false });
+    }
+    if play {
+        app.player.playing = !app.player.playing;
+    }
+    for f in dropped {
+        let path = f.path().to_path_buf();
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let is_model = matches!(ext.as_str(), "ckpt" | "safetensors" | "pt" | "pth");
+        if path.as_os_str().is_empty() {
+            match f.bytes() {
+                Ok(bytes) => app.push(Action::SetImageBytes { second: false, bytes: Arc::new(bytes), origin: "dropped file".into() }),
+                Err(e) => app.push(Action::Notify(super::super::Notice { text: e, advice: String::new(), is_error: true })),
+            }
+        } else if is_model {
+            let variant = app.state.variant.unwrap_or(crate::model::config::Variant::V512);
+            app.push(Action::Import { path, variant });
+        } else {
+            app.push(Action::SetImage { second: false, path });
+        }
+    }
+    for img in pasted {
+        let [w, h] = img.size;
+        let raw: Vec<u8> = img.pixels.iter().flat_map(|c| [c.r(), c.g(), c.b()]).collect();
+        if let Some(rgb) = image::RgbImage::from_raw(w as u32, h as u32, raw) {
+            app.push(Action::SetImageRgb { second: false, rgb: Arc::new(rgb) });
+        }
+    }
+}

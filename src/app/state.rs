@@ -1,0 +1,81 @@
+//! What the app remembers across restarts (plain data, no handles).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::Backend;
+use crate::model::config::Variant;
+use crate::pipeline::generate::Settings;
+use crate::pipeline::preprocess::FitMode;
+use crate::worker::protocol::ModelSource;
+
+/// Storage key in eframe's persistence.
+pub const STORAGE_KEY: &str = "dynamicrafter-studio";
+
+/// Light, dark or follow the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// How the result player loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum LoopMode {
+    #[default]
+    Loop,
+    PingPong,
+    Once,
+}
+
+/// Player preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayerPrefs {
+    pub fps: f32,
+    pub loop_mode: LoopMode,
+    /// Fit the frame to the panel (`false`: 1:1 pixels).
+    pub fit: bool,
+}
+
+impl Default for PlayerPrefs {
+    fn default() -> Self {
+        Self { fps: 8.0, loop_mode: LoopMode::Loop, fit: true }
+    }
+}
+
+/// Everything persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersistedState {
+    pub settings: Settings,
+    /// Keep the seed between generations (`false`: a new random seed each time).
+    pub seed_locked: bool,
+    pub fit: FitMode,
+    pub backend: Backend,
+    pub model: Option<ModelSource>,
+    pub variant: Option<Variant>,
+    pub theme: Theme,
+    pub player: PlayerPrefs,
+    /// Decode with the VAE every N steps for the live preview (0: latent projection only).
+    pub vae_preview_every: usize,
+    pub last_image: Option<PathBuf>,
+}
+
+impl Default for PersistedState {
+    fn default() -> Self {
+        Self {
+            settings: Settings::defaults(Variant::V512),
+            seed_locked: true,
+            fit: FitMode::Reference,
+            backend: Backend::Wgpu,
+            model: None,
+            variant: None,
+            theme: Theme::System,
+            player: PlayerPrefs::default(),
+            vae_preview_every: 0,
+            last_image: None,
+        }
+    }
+}

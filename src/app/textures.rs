@@ -1,0 +1,61 @@
+//! Frames as GPU textures for the player and the previews.
+
+use image::RgbImage;
+
+/// Uploaded frames of one clip.
+#[derive(Clone)]
+pub struct Frames {
+    pub textures: Vec<egui::TextureHandle>,
+    pub size: [usize; 2],
+    name: String,
+}
+
+impl std::fmt::Debug for Frames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frames({} × {:?})", self.textures.len(), self.size)
+    }
+}
+
+/// An RGB image as egui's image type.
+pub fn color_image(rgb: &RgbImage) -> egui::ColorImage {
+    egui::ColorImage::from_rgb([rgb.width() as usize, rgb.height() as usize], rgb.as_raw())
+}
+
+impl Frames {
+    /// Uploads `frames`.
+    pub fn new(ctx: &egui::Context, name: &str, frames: &[RgbImage]) -> Self {
+        let textures = frames
+            .iter()
+            .enumerate()
+            .map(|(k, f)| ctx.load_texture(format!("{name}-{k}"), color_image(f), egui::TextureOptions::LINEAR))
+            .collect();
+        let size = frames.first().map_or([0, 0], |f| [f.width() as usize, f.height() as usize]);
+        Self { textures, size, name: name.into() }
+    }
+
+    /// Replaces the pixels in place (live previews).
+    pub fn update(&mut self, frames: &[RgbImage]) {
+        if frames.len() != self.textures.len() {
+            return;
+        }
+        for (t, f) in self.textures.iter_mut().zip(frames) {
+            t.set(color_image(f), egui::TextureOptions::LINEAR);
+        }
+        self.size = frames.first().map_or(self.size, |f| [f.width() as usize, f.height() as usize]);
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.textures.len()
+    }
+
+    /// Whether there is no frame.
+    pub fn is_empty(&self) -> bool {
+        self.textures.is_empty()
+    }
+
+    /// The texture name prefix.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}

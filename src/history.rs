@@ -1,0 +1,191 @@
+//! Generation history: every finished or cancelled clip is saved at once as PNG frames, a
+//! thumbnail and its complete settings, in its own folder under the app's data directory.
+//!
+//! An entry is written into a hidden `.partial-*` folder and renamed when complete, so a
+//! crash or a killed process never leaves a half-written entry in the list; leftovers are
+//! removed by [`History::clean_partial`].
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::generate::Settings;
+
+/// What a history entry remembers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    pub settings: Settings,
+    /// The model's label (variant and file).
+    pub model: String,
+    /// Digest of the input image file(s).
+    pub input_hash: String,
+    /// How the input was fitted to the model's aspect ratio.
+    pub fit: String,
+    pub cancelled: bool,
+    pub steps_done: usize,
+    pub created_unix_ms: u64,
+    pub frames: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One saved generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// Folder name, unique.
+    pub id: String,
+    pub dir: PathBuf,
+    pub record: HistoryRecord,
+}
+
+impl HistoryEntry {
+    /// Path of the thumbnail.
+    pub fn thumbnail(&self) -> PathBuf {
+        self.dir.join("thumb.png")
+    }
+}
+
+/// History failures.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot write history at {path}: {source} (check free disk space and permissions)")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot encode frame {path}: {msg}")]
+    Encode { path: PathBuf, msg: String },
+    #[error("history entry `{0}` not found")]
+    NotFound(String),
+}
+
+/// The history folder.
+#[derive(Debug, Clone)]
+pub struct History {
+    root: PathBuf,
+}
+
+const PARTIAL: &str = ".partial-";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
+    move |source| HistoryError::Io { path: path.to_path_buf(), source }
+}
+
+/// 64-bit FNV-1a digest as hex (identifies the input image; not a security hash).
+pub fn digest(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01B3));
+    format!("{h:016x}")
+}
+
+impl History {
+    /// History under `root` (created on first save).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The default location in the platform data directory.
+    pub fn default_root() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio").map(|d| d.data_dir().join("history"))
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Saves `frames` with `record`. The entry appears in [`Self::list`] only once complete.
+    pub fn save(&self, mut record: HistoryRecord, frames: &[RgbImage]) -> Result<HistoryEntry, HistoryError> {
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        record.created_unix_ms = now;
+        record.frames = frames.len();
+        if let Some(f) = frames.first() {
+            record.width = f.width();
+            record.height = f.height();
+        }
+        let mut id = format!("{now}-{}", record.settings.seed);
+        let mut n = 1;
+        while self.root.join(&id).exists() {
+            id = format!("{now}-{}-{n}", record.settings.seed);
+            n += 1;
+        }
+        let tmp = self.root.join(format!("{PARTIAL}{id}"));
+        let result = self.write_entry(&tmp, &record, frames);
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let dir = self.root.join(&id);
+        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+        Ok(HistoryEntry { id, dir, record })
+    }
+
+    fn write_entry(&self, tmp: &Path, record: &HistoryRecord, frames: &[RgbImage]) -> Result<(), HistoryError> {
+        std::fs::create_dir_all(tmp).map_err(io(tmp))?;
+        for (k, f) in frames.iter().enumerate() {
+            let p = tmp.join(format!("frame_{:04}.png", k + 1));
+            f.save(&p).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
+        }
+        if let Some(first) = frames.first() {
+            let scale = (128.0 / first.width().max(first.height()) as f32).min(1.0);
+            let (w, h) = (((first.width() as f32 * scale) as u32).max(1), ((first.height() as f32 * scale) as u32).max(1));
+            let thumb = image::imageops::resize(first, w, h, image::imageops::FilterType::Triangle);
+            let p = tmp.join("thumb.png");
+            thumb.save(&p).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
+        }
+        let p = tmp.join("settings.json");
+        let json = serde_json::to_string_pretty(record).unwrap_or_default();
+        std::fs::write(&p, json).map_err(io(&p))
+    }
+
+    /// Complete entries, newest first. Unreadable folders are skipped.
+    pub fn list(&self) -> Vec<HistoryEntry> {
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<HistoryEntry> = rd
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| {
+                let dir = e.path();
+                let text = std::fs::read_to_string(dir.join("settings.json")).ok()?;
+                let record: HistoryRecord = serde_json::from_str(&text).ok()?;
+                Some(HistoryEntry { id: e.file_name().to_string_lossy().into_owned(), dir, record })
+            })
+            .collect();
+        entries.sort_by(|a, b| b.record.created_unix_ms.cmp(&a.record.created_unix_ms).then(b.id.cmp(&a.id)));
+        entries
+    }
+
+    /// Reads an entry's frames back.
+    pub fn load_frames(&self, entry: &HistoryEntry) -> Result<Vec<RgbImage>, HistoryError> {
+        (0..entry.record.frames)
+            .map(|k| {
+                let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
+                image::open(&p).map(|i| i.to_rgb8()).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
+            })
+            .collect()
+    }
+
+    /// Deletes an entry.
+    pub fn delete(&self, id: &str) -> Result<(), HistoryError> {
+        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+            return Err(HistoryError::NotFound(id.into()));
+        }
+        let dir = self.root.join(id);
+        if !dir.is_dir() {
+            return Err(HistoryError::NotFound(id.into()));
+        }
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))
+    }
+
+    /// Removes half-written entries left by a crash; returns how many.
+    pub fn clean_partial(&self) -> usize {
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
+        rd.filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(PARTIAL))
+            .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+            .count()
+    }
+}

@@ -1,0 +1,61 @@
+//! The model worker: one thread that owns the device, the model and the pipeline.
+//!
+//! The UI talks to it only through [`protocol::Command`] and [`protocol::Event`] on bounded
+//! channels, so the UI thread never blocks on the model.
+
+pub mod protocol;
+pub mod runner;
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::device::Backend;
+use crate::history::History;
+use protocol::{Command, Event};
+use runner::Runner;
+
+/// Commands waiting for the worker (generation requests queue in the UI, not here).
+const COMMAND_CAPACITY: usize = 16;
+/// Events waiting for the UI; previews beyond this are dropped.
+const EVENT_CAPACITY: usize = 64;
+
+/// The UI's handle on the worker.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    pub commands: Sender<Command>,
+    pub events: Receiver<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Starts the worker on `backend`. `wake` is called after every event (the app passes
+    /// `ctx.request_repaint`).
+    pub fn spawn(backend: Backend, history: History, wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
+        let (ctx, crx) = bounded(COMMAND_CAPACITY);
+        let (etx, erx) = bounded(EVENT_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("dynamicrafter-worker".into())
+            .spawn(move || Runner::new(backend, history, etx, Box::new(wake)).run(crx))?;
+        Ok(Self { commands: ctx, events: erx, thread: Some(thread) })
+    }
+
+    /// Sends a command; `false` if the worker is gone or its queue is full.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.try_send(cmd).is_ok()
+    }
+
+    /// Whether the worker thread is still running.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        let _ = self.commands.try_send(Command::Shutdown);
+        // Do not join: a long UNet call would block closing the window. The thread ends
+        // after its current command; the OS reclaims it at exit.
+        self.thread.take();
+    }
+}

@@ -1,0 +1,95 @@
+//! The typed messages between the UI thread and the model worker.
+//!
+//! Both channels are bounded. The worker drops a [`Event::Preview`] when the UI is behind
+//! (`try_send`); every other event is delivered (`send`), so results and errors are never
+//! lost.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::device::Backend;
+use crate::history::HistoryEntry;
+use crate::model::config::Variant;
+use crate::pipeline::generate::{Phase, Settings};
+use crate::pipeline::preprocess::FitMode;
+use crate::weights::import::CacheDType;
+
+/// Identifies one generation request.
+pub type JobId = u64;
+
+/// Which weights to load.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum ModelSource {
+    /// An official checkpoint or an imported cache file, with its variant.
+    Checkpoint { path: PathBuf, variant: Variant },
+    /// A fixture-style model: a checkpoint plus its `config.json` (tests, development).
+    Fixture { checkpoint: PathBuf, config: PathBuf },
+}
+
+impl ModelSource {
+    /// A short label for the UI.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Checkpoint { path, variant } => {
+                format!("DynamiCrafter {} ({})", variant.name(), path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
+            }
+            Self::Fixture { config, .. } => format!("fixture model ({})", config.display()),
+        }
+    }
+}
+
+/// One generation request, with everything needed to reproduce it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: JobId,
+    pub settings: Settings,
+    pub image: Arc<RgbImage>,
+    pub image2: Option<Arc<RgbImage>>,
+    pub fit: FitMode,
+    /// Hex digest of the input image file(s), stored in history.
+    pub input_hash: String,
+    /// Set by the UI to cancel; checked before every UNet call.
+    pub cancel: Arc<AtomicBool>,
+    /// Decode the live preview with the VAE every N steps (0: latent projection only).
+    pub vae_preview_every: usize,
+}
+
+/// UI → worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Load a model (replacing the current one).
+    LoadModel(ModelSource),
+    /// Import a checkpoint into the model cache, then load it.
+    Import { path: PathBuf, variant: Variant, dtype: CacheDType },
+    /// Run one generation.
+    Generate(Box<Job>),
+    /// Stop the worker.
+    Shutdown,
+}
+
+/// A generation phase the UI shows.
+pub type JobPhase = Phase;
+
+/// Worker → UI.
+#[derive(Debug)]
+pub enum Event {
+    /// The device the worker runs on.
+    Device { backend: Backend, adapter: String },
+    ModelLoading { label: String },
+    /// The model is ready; `defaults` are its reference settings (spec §8).
+    ModelLoaded { label: String, variant: Option<Variant>, defaults: Box<Settings> },
+    ModelFailed { message: String },
+    ImportProgress { done: usize, total: usize },
+    ImportFailed { message: String },
+    Phase { job: JobId, phase: JobPhase },
+    /// After each DDIM step.
+    Step { job: JobId, step: usize, total: usize, seconds_per_step: f64 },
+    /// Cheap latent-to-RGB projection of the predicted frames (may be dropped).
+    Preview { job: JobId, step: usize, frames: Vec<RgbImage> },
+    /// Finished or cancelled: the frames are already saved in history.
+    Finished { job: JobId, entry: Box<HistoryEntry>, frames: Vec<RgbImage>, cancelled: bool },
+    Failed { job: JobId, message: String, advice: String },
+}

@@ -1,0 +1,278 @@
+//! The worker thread: it owns the device, the loaded model and the pipeline, and turns
+//! [`Command`]s into [`Event`]s. A failing or panicking command becomes an event with
+//! advice; the worker keeps running.
+
+use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use burn::tensor::{DType, Device, Tensor};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use image::RgbImage;
+
+use crate::device::Backend;
+use crate::history::{History, HistoryRecord};
+use crate::model::config::{ModelConfig, Variant};
+use crate::model::tokenizer::ClipTokenizer;
+use crate::model::DynamiCrafter;
+use crate::pipeline::decode_video;
+use crate::pipeline::generate::{generate, video_to_rgb8, Progress, Settings};
+use crate::pipeline::preprocess::prepare_frame;
+use crate::weights::import::{default_model_dir, import_checkpoint, open_checkpoint, CacheDType};
+use crate::worker::protocol::{Command, Event, Job, ModelSource};
+
+/// Approximate linear map from the 4 latent channels to RGB (the usual SD-VAE preview
+/// factors), for per-step previews without running the decoder.
+const LATENT_RGB: [[f32; 3]; 4] =
+    [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]];
+
+/// Projects a predicted latent to small RGB frames.
+///
+/// # Shapes
+/// - x0: `[1, 4, t, h, w]` → `t` images of `w × h`
+pub fn latent_preview(x0: &Tensor<5>) -> Option<Vec<RgbImage>> {
+    let [_, c, t, h, w] = x0.dims();
+    let v = x0.clone().into_data().convert::<f32>().try_to_vec::<f32>().ok()?;
+    let plane = h * w;
+    let frames = (0..t)
+        .map(|k| {
+            RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let p = y as usize * w + x as usize;
+                let mut rgb = [0f32; 3];
+                for (ch, row) in LATENT_RGB.iter().enumerate().take(c) {
+                    let l = v[(ch * t + k) * plane + p];
+                    for j in 0..3 {
+                        rgb[j] += l * row[j];
+                    }
+                }
+                image::Rgb(rgb.map(|x| (((x + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0) as u8))
+            })
+        })
+        .collect();
+    Some(frames)
+}
+
+/// Advice for an error message a user can act on.
+pub fn advice_for(message: &str) -> String {
+    let m = message.to_ascii_lowercase();
+    if m.contains("memory") || m.contains("alloc") || m.contains("oom") {
+        "The GPU ran out of memory. Try a smaller output size, fewer steps in the queue, closing other GPU apps, or the CPU backend.".into()
+    } else if m.contains("device lost") || m.contains("lost") {
+        "The GPU device was lost. Restart the app; if it happens again, update the graphics driver.".into()
+    } else if m.contains("binding") || m.contains("buffer") || m.contains("limit") {
+        "A tensor exceeded the GPU's buffer limits. Try a smaller output size.".into()
+    } else {
+        "Check the inputs and settings; the model stays loaded and you can try again.".into()
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned())).unwrap_or_else(|| "internal error".into())
+}
+
+/// The loaded model and what the UI needs to know about it.
+struct Loaded {
+    model: DynamiCrafter,
+    label: String,
+}
+
+/// The worker's state.
+pub struct Runner {
+    backend: Backend,
+    device: Device,
+    loaded: Option<Loaded>,
+    tokenizer: Option<ClipTokenizer>,
+    history: History,
+    events: Sender<Event>,
+    wake: Box<dyn Fn() + Send>,
+}
+
+impl Runner {
+    /// A worker on `backend` saving results into `history`.
+    pub fn new(backend: Backend, history: History, events: Sender<Event>, wake: Box<dyn Fn() + Send>) -> Self {
+        Self { backend, device: backend.device(), loaded: None, tokenizer: None, history, events, wake }
+    }
+
+    fn send(&self, e: Event) -> bool {
+        let ok = self.events.send(e).is_ok();
+        (self.wake)();
+        ok
+    }
+
+    /// Runs until [`Command::Shutdown`] or until the UI is gone.
+    pub fn run(mut self, commands: Receiver<Command>) {
+        self.history.clean_partial();
+        self.send(Event::Device { backend: self.backend, adapter: format!("{:?}", self.device) });
+        while let Ok(cmd) = commands.recv() {
+            match cmd {
+                Command::Shutdown => break,
+                Command::LoadModel(src) => self.guarded(|r| r.load(src)),
+                Command::Import { path, variant, dtype } => self.guarded(|r| r.import(path, variant, dtype)),
+                Command::Generate(job) => {
+                    let id = job.id;
+                    let outcome = catch_unwind(AssertUnwindSafe(|| self.generate(*job)));
+                    if let Err(p) = outcome {
+                        let message = panic_message(p);
+                        let advice = advice_for(&message);
+                        self.send(Event::Failed { job: id, message, advice });
+                    }
+                }
+            }
+        }
+    }
+
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(self))) {
+            self.send(Event::ModelFailed { message: panic_message(p) });
+        }
+    }
+
+    fn load(&mut self, src: ModelSource) {
+        let label = src.label();
+        self.send(Event::ModelLoading { label: label.clone() });
+        self.loaded = None; // free the old model first
+        let result = (|| -> Result<(DynamiCrafter, Option<Variant>, Settings), String> {
+            match &src {
+                ModelSource::Checkpoint { path, variant } => {
+                    let ckpt = open_checkpoint(path).map_err(|e| e.to_string())?;
+                    let cfg = ModelConfig::preset(*variant);
+                    let model = DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
+                    Ok((model, Some(*variant), Settings::defaults(*variant)))
+                }
+                ModelSource::Fixture { checkpoint, config } => {
+                    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+                    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+                    let cfg = ModelConfig::from_fixture_json(&json).map_err(|e| e.to_string())?;
+                    let ckpt = open_checkpoint(checkpoint).map_err(|e| e.to_string())?;
+                    let model = DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
+                    let defaults = Settings::for_fixture(&cfg, &json);
+                    Ok((model, None, defaults))
+                }
+            }
+        })();
+        match result {
+            Ok((model, variant, defaults)) => {
+                if self.tokenizer.is_none() {
+                    match ClipTokenizer::new() {
+                        Ok(t) => self.tokenizer = Some(t),
+                        Err(e) => {
+                            self.send(Event::ModelFailed { message: e.to_string() });
+                            return;
+                        }
+                    }
+                }
+                self.loaded = Some(Loaded { model, label: label.clone() });
+                self.send(Event::ModelLoaded { label, variant, defaults: Box::new(defaults) });
+            }
+            Err(message) => {
+                self.send(Event::ModelFailed { message });
+            }
+        }
+    }
+
+    fn import(&mut self, path: std::path::PathBuf, variant: Variant, dtype: CacheDType) {
+        let Some(dest) = default_model_dir() else {
+            self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
+            return;
+        };
+        let mut last_pct = usize::MAX;
+        let events = self.events.clone();
+        let result = import_checkpoint(&path, variant, &dest, dtype, |p| {
+            let pct = p.tensors_done * 100 / p.tensors_total.max(1);
+            if pct != last_pct {
+                last_pct = pct;
+                let _ = events.try_send(Event::ImportProgress { done: p.tensors_done, total: p.tensors_total });
+                (self.wake)();
+            }
+            true
+        });
+        match result {
+            Ok(manifest) => self.load(ModelSource::Checkpoint { path: dest.join(manifest.weights_file), variant }),
+            Err(e) => {
+                self.send(Event::ImportFailed { message: e.to_string() });
+            }
+        }
+    }
+
+    fn generate(&mut self, job: Job) {
+        let (Some(loaded), Some(tok)) = (&self.loaded, &self.tokenizer) else {
+            self.send(Event::Failed { job: job.id, message: "no model is loaded".into(), advice: "Load or import a model first (Model panel).".into() });
+            return;
+        };
+        let s = &job.settings;
+        let frame = prepare_frame(&job.image, s.height, s.width, job.fit, [0, 0, 0]);
+        let frame2 = job.image2.as_ref().map(|i| prepare_frame(i, s.height, s.width, job.fit, [0, 0, 0]));
+        let start = Instant::now();
+        let events = self.events.clone();
+        let wake = &self.wake;
+        let cancel = || job.cancel.load(Ordering::Relaxed);
+        let result = generate(&loaded.model, tok, &self.device, s, &frame, frame2.as_ref(), None, &cancel, |p| {
+            match p {
+                Progress::Phase(phase) => {
+                    let _ = events.send(Event::Phase { job: job.id, phase });
+                }
+                Progress::Step { step, total, x0, .. } => {
+                    let seconds_per_step = start.elapsed().as_secs_f64() / (step + 1) as f64;
+                    let _ = events.send(Event::Step { job: job.id, step, total, seconds_per_step });
+                    let n = job.vae_preview_every;
+                    let decoded = (n > 0 && (step + 1) % n == 0 && step + 1 < total)
+                        .then(|| video_to_rgb8(decode_video(&loaded.model, x0.clone())).ok())
+                        .flatten()
+                        .map(|fr| fr.into_iter().filter_map(|f| RgbImage::from_raw(s.width as u32, s.height as u32, f)).collect());
+                    if let Some(frames) = decoded.or_else(|| latent_preview(x0)) {
+                        match events.try_send(Event::Preview { job: job.id, step, frames }) {
+                            Ok(()) | Err(TrySendError::Full(_)) => {}
+                            Err(TrySendError::Disconnected(_)) => return ControlFlow::Break(()),
+                        }
+                    }
+                }
+            }
+            wake();
+            if cancel() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        match result {
+            Ok(g) => {
+                let frames: Vec<RgbImage> = g
+                    .frames
+                    .into_iter()
+                    .filter_map(|f| RgbImage::from_raw(g.width as u32, g.height as u32, f))
+                    .collect();
+                if g.steps_done == 0 {
+                    self.send(Event::Failed {
+                        job: job.id,
+                        message: "cancelled before the first step finished".into(),
+                        advice: "Nothing was generated yet, so nothing was saved.".into(),
+                    });
+                    return;
+                }
+                let record = HistoryRecord {
+                    settings: s.clone(),
+                    model: loaded.label.clone(),
+                    input_hash: job.input_hash.clone(),
+                    fit: format!("{:?}", job.fit),
+                    cancelled: g.cancelled,
+                    steps_done: g.steps_done,
+                    created_unix_ms: 0,
+                    frames: frames.len(),
+                    width: g.width as u32,
+                    height: g.height as u32,
+                };
+                match self.history.save(record, &frames) {
+                    Ok(entry) => {
+                        self.send(Event::Finished { job: job.id, entry: Box::new(entry), frames, cancelled: g.cancelled });
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        self.send(Event::Failed { job: job.id, message, advice: "The clip could not be saved to history; free some disk space.".into() });
+                    }
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let advice = advice_for(&message);
+                self.send(Event::Failed { job: job.id, message, advice });
+            }
+        }
+    }
+}

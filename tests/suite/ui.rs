@@ -1,0 +1,128 @@
+//! UI tests of the real app (egui_kittest): the real worker and the tiny fixture model on
+//! the CPU backend, driven through widgets by their labels.
+
+use std::time::{Duration, Instant};
+
+use dynamicrafter_studio::app::{Action, AppOptions, ModelStatus, StudioApp};
+use dynamicrafter_studio::device::Backend;
+use dynamicrafter_studio::history::History;
+use dynamicrafter_studio::worker::protocol::ModelSource;
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+fn options(history: &std::path::Path) -> AppOptions {
+    let dir = crate::common::tiny_fixture();
+    AppOptions {
+        backend: Some(Backend::Cpu),
+        model: Some(ModelSource::Fixture { checkpoint: dir.join("model.ckpt"), config: dir.join("config.json") }),
+        history_dir: Some(history.to_path_buf()),
+        fresh: true,
+    }
+}
+
+fn harness(history: &std::path::Path) -> Harness<'static, StudioApp> {
+    let opts = options(history);
+    Harness::builder().with_size([1280.0, 820.0]).with_max_steps(10_000).build_eframe(move |cc| StudioApp::new(cc, opts))
+}
+
+/// Steps the UI (letting real time pass for the worker) until `done` or the timeout.
+fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, secs: u64, done: impl Fn(&StudioApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}; app: {:?}, notice: {:?}", h.state(), h.state().notice);
+        h.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    h.step();
+}
+
+fn load_input(h: &mut Harness<'static, StudioApp>) {
+    let img = crate::common::tiny_fixture().join("input.png");
+    h.state_mut().push(Action::SetImage { second: false, path: img });
+    h.step();
+    assert!(h.state().image.is_some(), "image not set: {:?}", h.state().notice);
+}
+
+#[test]
+fn generate_shows_progress_preview_and_saves_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(tmp.path());
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+
+    // The prompt box and a slider, through the accessibility tree like a user.
+    h.get_all_by_role(Role::MultilineTextInput).next().unwrap().set_text_value_accesskit("a cat looking around");
+    h.step();
+    h.get_by_role_and_label(Role::Slider, "Steps").set_value_accesskit(4.0);
+    h.step();
+    assert_eq!(h.state().state.settings.steps, 4);
+    assert_eq!(h.state().state.settings.prompt, "a cat looking around");
+
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    assert!(h.state().running.is_some(), "generation did not start: {:?}", h.state().notice);
+    step_until(&mut h, "a progress step", 120, |a| a.running.as_ref().is_some_and(|r| r.step >= 1) || a.running.is_none());
+    step_until(&mut h, "the result", 300, |a| a.running.is_none());
+    assert!(h.state().notice.as_ref().is_none_or(|n| !n.is_error), "{:?}", h.state().notice);
+    let (frames, entry) = h.state().result.clone().unwrap();
+    assert_eq!(frames.len(), 4);
+    let entry = entry.unwrap();
+    assert_eq!(entry.record.settings.steps, 4);
+    assert!(!entry.record.cancelled);
+    assert_eq!(History::new(tmp.path()).list().len(), 1);
+    assert!(h.state().events_seen >= 4, "expected phase, step and preview events");
+
+    // Restore settings from history after changing them.
+    h.get_by_role_and_label(Role::Slider, "Steps").set_value_accesskit(9.0);
+    h.step();
+    assert_eq!(h.state().state.settings.steps, 9);
+    h.get_by_label("Restore settings").click_accesskit();
+    h.step();
+    h.step();
+    assert_eq!(h.state().state.settings.steps, 4);
+    assert_eq!(h.state().state.settings.seed, entry.record.settings.seed);
+}
+
+#[test]
+fn cancel_keeps_the_partial_result_and_queue_runs_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(tmp.path());
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+    h.state_mut().state.settings.steps = 60;
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    h.step();
+    assert!(h.state().running.is_some(), "not running: {:?}", h.state().notice);
+    // A second request while running goes to the queue.
+    h.state_mut().state.settings.steps = 2;
+    h.get_by_label("Queue").click_accesskit();
+    h.step();
+    assert_eq!(h.state().queue.len(), 1);
+    step_until(&mut h, "the first step", 120, |a| a.running.as_ref().is_some_and(|r| r.step >= 1));
+    h.get_by_label("Cancel").click_accesskit();
+    h.step();
+    step_until(&mut h, "the cancelled result", 120, |a| a.result.is_some());
+    let entry = h.state().result.clone().unwrap().1.unwrap();
+    assert!(entry.record.cancelled);
+    assert!(entry.record.steps_done < 60);
+    // The queued request runs next, to completion.
+    step_until(&mut h, "the queued job", 300, |a| a.running.is_none() && a.queue.is_empty() && History::new(tmp.path()).list().len() == 2);
+    let list = History::new(tmp.path()).list();
+    assert!(list.iter().any(|e| !e.record.cancelled && e.record.settings.steps == 2));
+}
+
+#[test]
+fn broken_image_gives_an_inline_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("broken.png");
+    std::fs::write(&bad, b"this is not a png").unwrap();
+    let mut h = harness(tmp.path());
+    h.state_mut().push(Action::SetImage { second: false, path: bad });
+    h.step();
+    let n = h.state().notice.clone().unwrap();
+    assert!(n.is_error && n.text.contains("broken.png"), "{n:?}");
+    assert!(h.state().image.is_none());
+    assert!(h.state().worker_alive());
+}
