@@ -84,7 +84,8 @@ impl History {
 
     /// The default location in the platform data directory.
     pub fn default_root() -> Option<PathBuf> {
-        directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio").map(|d| d.data_dir().join("history"))
+        directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio")
+            .map(|d| d.data_dir().join("history"))
     }
 
     /// The folder.
@@ -127,7 +128,8 @@ impl History {
         }
         if let Some(first) = frames.first() {
             let scale = (128.0 / first.width().max(first.height()) as f32).min(1.0);
-            let (w, h) = (((first.width() as f32 * scale) as u32).max(1), ((first.height() as f32 * scale) as u32).max(1));
+            let (w, h) =
+                (((first.width() as f32 * scale) as u32).max(1), ((first.height() as f32 * scale) as u32).max(1));
             let thumb = image::imageops::resize(first, w, h, image::imageops::FilterType::Triangle);
             let p = tmp.join("thumb.png");
             thumb.save(&p).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
@@ -161,7 +163,9 @@ impl History {
         (0..entry.record.frames)
             .map(|k| {
                 let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
-                image::open(&p).map(|i| i.to_rgb8()).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
+                image::open(&p)
+                    .map(|i| i.to_rgb8())
+                    .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
             })
             .collect()
     }

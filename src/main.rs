@@ -19,6 +19,9 @@ struct Args {
     /// Load this fixture-style model at start: a checkpoint and its `config.json`.
     #[arg(long, num_args = 2, value_names = ["CHECKPOINT", "CONFIG"])]
     fixture_model: Option<Vec<PathBuf>>,
+    /// Start the app with this input image.
+    #[arg(long)]
+    image: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +52,12 @@ fn main() -> ExitCode {
                 checkpoint: v[0].clone(),
                 config: v[1].clone(),
             });
-            cli::app(dynamicrafter_studio::app::AppOptions { backend: args.backend, model, ..Default::default() })
+            cli::app(dynamicrafter_studio::app::AppOptions {
+                backend: args.backend,
+                model,
+                image: args.image,
+                ..Default::default()
+            })
         }
         Some(Command::Parity { fixture_dir, backend }) => cli::parity(&fixture_dir, backend),
         Some(Command::Animate(a)) => cli::animate::run(&a),

@@ -20,7 +20,13 @@ fn wgpu_parity_and_main_screen_snapshot() {
 fn main_screen_snapshot() {
     use dynamicrafter_studio::app::{AppOptions, StudioApp};
     let tmp = tempfile::tempdir().unwrap();
-    let opts = AppOptions { backend: Some(Backend::Cpu), model: None, history_dir: Some(tmp.path().to_path_buf()), fresh: true };
+    let opts = AppOptions {
+        backend: Some(Backend::Cpu),
+        model: None,
+        history_dir: Some(tmp.path().to_path_buf()),
+        fresh: true,
+        image: None,
+    };
     let mut h = egui_kittest::Harness::builder()
         .with_size([1280.0, 820.0])
         .wgpu()

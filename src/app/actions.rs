@@ -1,18 +1,18 @@
 //! UI intents, collected while drawing and applied after the frame (never mid-draw).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::RgbImage;
 
 use super::textures::Frames;
 use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
-use crate::history::{digest, HistoryEntry};
+use crate::history::{HistoryEntry, digest};
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::Phase;
-use crate::pipeline::preprocess::{decode_image_bytes, load_image, LoadOptions};
+use crate::pipeline::preprocess::{LoadOptions, decode_image_bytes, load_image};
 use crate::weights::import::CacheDType;
 use crate::worker::protocol::{Command, Job, ModelSource};
 
@@ -23,24 +23,52 @@ pub enum Action {
     Generate,
     Cancel,
     LoadModel(ModelSource),
-    Import { path: PathBuf, variant: Variant },
+    Import {
+        path: PathBuf,
+        variant: Variant,
+    },
     OpenModelDialog,
     ImportDialog,
-    SetImage { second: bool, path: PathBuf },
-    SetImageBytes { second: bool, bytes: Arc<Vec<u8>>, origin: String },
-    SetImageRgb { second: bool, rgb: Arc<RgbImage> },
-    OpenImageDialog { second: bool },
-    ClearImage { second: bool },
+    SetImage {
+        second: bool,
+        path: PathBuf,
+    },
+    SetImageBytes {
+        second: bool,
+        bytes: Arc<Vec<u8>>,
+        origin: String,
+    },
+    SetImageRgb {
+        second: bool,
+        rgb: Arc<RgbImage>,
+    },
+    OpenImageDialog {
+        second: bool,
+    },
+    ClearImage {
+        second: bool,
+    },
     /// Put an entry's settings back into the controls.
     Restore(Box<HistoryEntry>),
     /// Show an entry in the player.
     Show(Box<HistoryEntry>),
     /// Delete an entry (after the user confirmed).
     Delete(String),
-    QueueMove { index: usize, up: bool },
+    QueueMove {
+        index: usize,
+        up: bool,
+    },
     QueueRemove(usize),
     RefreshHistory,
     Notify(Notice),
+    /// Ask where to export the clip in the player.
+    ExportDialog,
+    /// Export the clip in the player to `path` (`overwrite`: the user consented).
+    ExportTo {
+        path: PathBuf,
+        overwrite: bool,
+    },
+    CancelExport,
 }
 
 /// A fresh seed from the clock (no RNG dependency needed for this).
@@ -81,7 +109,11 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             app.model = ModelStatus::Loading(src.label());
             if let Some(w) = app.worker() {
                 if !w.send(Command::LoadModel(src)) {
-                    error(app, "the model worker is busy or stopped", "Wait for the current generation, or restart the app.");
+                    error(
+                        app,
+                        "the model worker is busy or stopped",
+                        "Wait for the current generation, or restart the app.",
+                    );
                 }
             }
         }
@@ -102,7 +134,10 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::ImportDialog => {
-            let file = rfd::FileDialog::new().set_title("Import a DynamiCrafter checkpoint").add_filter("Checkpoints", &["ckpt", "pt", "pth", "safetensors"]).pick_file();
+            let file = rfd::FileDialog::new()
+                .set_title("Import a DynamiCrafter checkpoint")
+                .add_filter("Checkpoints", &["ckpt", "pt", "pth", "safetensors"])
+                .pick_file();
             if let Some(path) = file {
                 let variant = app.state.variant.or_else(|| guess_variant(&path)).unwrap_or(Variant::V512);
                 app.push(Action::Import { path, variant });
@@ -115,10 +150,12 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
             Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
         },
-        Action::SetImageBytes { second, bytes, origin } => match decode_image_bytes(&bytes, &origin, &LoadOptions::default()) {
-            Ok(rgb) => set_image(app, second, InputImage { path: None, rgb: Arc::new(rgb), hash: digest(&bytes) }),
-            Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
-        },
+        Action::SetImageBytes { second, bytes, origin } => {
+            match decode_image_bytes(&bytes, &origin, &LoadOptions::default()) {
+                Ok(rgb) => set_image(app, second, InputImage { path: None, rgb: Arc::new(rgb), hash: digest(&bytes) }),
+                Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
+            }
+        }
         Action::SetImageRgb { second, rgb } => {
             let hash = digest(rgb.as_raw());
             set_image(app, second, InputImage { path: None, rgb, hash });
@@ -142,7 +179,11 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::Restore(entry) => {
             app.state.settings = entry.record.settings.clone();
             app.state.seed_locked = true;
-            app.notice = Some(Notice { text: format!("Settings restored from {}", entry.id), advice: String::new(), is_error: false });
+            app.notice = Some(Notice {
+                text: format!("Settings restored from {}", entry.id),
+                advice: String::new(),
+                is_error: false,
+            });
         }
         Action::Show(entry) => match app.history.load_frames(&entry) {
             Ok(frames) => {
@@ -172,6 +213,46 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             app.queue.remove(i);
         }
         Action::RefreshHistory => app.entries = app.history.list(),
+        Action::ExportDialog => {
+            let Some((_, Some(entry))) = app.result.as_ref() else {
+                return error(app, "nothing to export", "Generate a clip or pick one from the history first.");
+            };
+            let file = rfd::FileDialog::new()
+                .set_title("Export the clip")
+                .set_file_name(format!("dynamicrafter-{}.mp4", entry.id))
+                .add_filter("MP4 video (H.264)", &["mp4"])
+                .add_filter("GIF", &["gif"])
+                .add_filter("Animated PNG", &["png", "apng"])
+                .save_file();
+            if let Some(path) = file {
+                // The native save dialog asks before replacing a file: that is the consent.
+                app.push(Action::ExportTo { path, overwrite: true });
+            }
+        }
+        Action::ExportTo { path, overwrite } => {
+            let Some((_, Some(entry))) = app.result.clone() else {
+                return error(app, "nothing to export", "Generate a clip or pick one from the history first.");
+            };
+            let prefs = &app.state.player;
+            let opts = crate::export::ExportOptions {
+                fps: prefs.fps,
+                overwrite,
+                metadata: serde_json::to_string(&entry.record).ok(),
+                ping_pong: prefs.loop_mode == super::state::LoopMode::PingPong,
+                // The reference drops the last frame of a loop (it repeats the first).
+                trim_loop: entry.record.settings.mode == Mode::Loop,
+                ..Default::default()
+            };
+            let repaint = ctx.clone();
+            app.export = Some(super::export_job::ExportJob::start(app.history.clone(), entry, path, opts, move || {
+                repaint.request_repaint()
+            }));
+        }
+        Action::CancelExport => {
+            if let Some(e) = &app.export {
+                e.cancel.store(true, Ordering::Relaxed);
+            }
+        }
         Action::Notify(n) => app.notice = Some(n),
     }
 }

@@ -1,6 +1,7 @@
 //! Draining the worker's events into UI state (runs in `App::logic`, even when hidden).
 
 use super::actions::start_next;
+use super::export_job::ExportMsg;
 use super::textures::Frames;
 use super::{ModelStatus, Notice, StudioApp};
 use crate::worker::protocol::Event;
@@ -10,6 +11,7 @@ const MAX_EVENTS_PER_FRAME: usize = 256;
 
 /// Applies every pending event.
 pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
+    poll_export(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
         return;
     };
@@ -25,7 +27,9 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
         Event::ModelLoading { label } => app.model = ModelStatus::Loading(label),
         Event::ModelLoaded { label, variant, defaults } => {
             app.model = ModelStatus::Ready(label);
-            let changed = app.state.variant != variant || app.defaults.height != defaults.height || app.defaults.frames != defaults.frames;
+            let changed = app.state.variant != variant
+                || app.defaults.height != defaults.height
+                || app.defaults.frames != defaults.frames;
             app.state.variant = variant;
             // Keep the user's prompts and seed; take the model's sizes and recipe.
             if changed {
@@ -41,7 +45,11 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
         }
         Event::ModelFailed { message } => {
             app.model = ModelStatus::Failed(message.clone());
-            app.notice = Some(Notice { text: message, advice: "Check that the file is a DynamiCrafter checkpoint of the chosen variant.".into(), is_error: true });
+            app.notice = Some(Notice {
+                text: message,
+                advice: "Check that the file is a DynamiCrafter checkpoint of the chosen variant.".into(),
+                is_error: true,
+            });
         }
         Event::ImportProgress { done, total } => app.model = ModelStatus::Importing { done, total },
         Event::ImportFailed { message } => {
@@ -78,7 +86,11 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.preview = None;
             app.entries = app.history.list();
             if cancelled {
-                app.notice = Some(Notice { text: "Cancelled: the partial result is kept in history".into(), advice: String::new(), is_error: false });
+                app.notice = Some(Notice {
+                    text: "Cancelled: the partial result is kept in history".into(),
+                    advice: String::new(),
+                    is_error: false,
+                });
             }
             start_next(app);
         }
@@ -91,4 +103,29 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             start_next(app);
         }
     }
+}
+
+fn poll_export(app: &mut StudioApp) {
+    let Some(msg) = app.export.as_mut().and_then(|e| e.poll()) else {
+        return;
+    };
+    app.export = None;
+    app.notice = Some(match msg {
+        ExportMsg::Done(r) => Notice {
+            text: format!(
+                "Exported {} ({} frames, {:.1} MB)",
+                r.path.display(),
+                r.frames_written,
+                r.bytes as f64 / 1e6
+            ),
+            advice: String::new(),
+            is_error: false,
+        },
+        ExportMsg::Failed(e) => Notice {
+            text: format!("Export failed: {e}"),
+            advice: "The clip stays in history; try another folder or format.".into(),
+            is_error: true,
+        },
+        ExportMsg::Progress(_) => return,
+    });
 }

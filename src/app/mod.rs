@@ -5,22 +5,23 @@
 
 mod actions;
 mod events;
+pub mod export_job;
 mod panels;
 pub mod state;
 mod textures;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use image::RgbImage;
 
 use crate::device::Backend;
 use crate::history::{History, HistoryEntry};
 use crate::pipeline::generate::{Phase, Settings};
-use crate::worker::protocol::{Job, JobId, ModelSource};
 use crate::worker::WorkerHandle;
+use crate::worker::protocol::{Job, JobId, ModelSource};
 pub use actions::Action;
 use state::{PersistedState, STORAGE_KEY};
 use textures::Frames;
@@ -36,6 +37,8 @@ pub struct AppOptions {
     pub history_dir: Option<PathBuf>,
     /// Ignore persisted state (tests).
     pub fresh: bool,
+    /// Start with this input image.
+    pub image: Option<PathBuf>,
 }
 
 /// An input image slot.
@@ -52,7 +55,10 @@ pub enum ModelStatus {
     #[default]
     None,
     Loading(String),
-    Importing { done: usize, total: usize },
+    Importing {
+        done: usize,
+        total: usize,
+    },
     Ready(String),
     Failed(String),
 }
@@ -107,6 +113,8 @@ pub struct StudioApp {
     pub events_seen: usize,
     /// Textures of input crops and history thumbnails, by content key.
     pub texture_cache: std::collections::HashMap<String, egui::TextureHandle>,
+    /// The export in progress.
+    pub export: Option<export_job::ExportJob>,
     next_job: JobId,
     actions: Vec<Action>,
 }
@@ -130,6 +138,9 @@ impl StudioApp {
         if let Some(m) = opts.model.clone() {
             state.model = Some(m);
         }
+        if let Some(p) = opts.image.clone() {
+            state.last_image = Some(p);
+        }
         Self::with_context(&cc.egui_ctx, state, opts.history_dir)
     }
 
@@ -144,7 +155,11 @@ impl StudioApp {
         let worker = match worker {
             Ok(w) => Some(w),
             Err(e) => {
-                notice = Some(Notice { text: format!("cannot start the model worker: {e}"), advice: String::new(), is_error: true });
+                notice = Some(Notice {
+                    text: format!("cannot start the model worker: {e}"),
+                    advice: String::new(),
+                    is_error: true,
+                });
                 None
             }
         };
@@ -169,6 +184,7 @@ impl StudioApp {
             defaults,
             events_seen: 0,
             texture_cache: Default::default(),
+            export: None,
             next_job: 1,
             actions: Vec::new(),
         };

@@ -207,7 +207,11 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     })?;
     let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
     let comment = serde_json::to_string(&s).ok();
-    let format = export(&clip, &a.out, &ExportOptions { fps: a.fps, overwrite: a.overwrite, metadata: comment, ..Default::default() })?;
+    let format = export(
+        &clip,
+        &a.out,
+        &ExportOptions { fps: a.fps, overwrite: a.overwrite, metadata: comment, ..Default::default() },
+    )?;
     eprintln!(
         "wrote {} ({format:?}, {} frames) in {:.1} s",
         a.out.display(),

@@ -54,7 +54,7 @@ pub enum ImportError {
     #[error("{path} does not look like a DynamiCrafter checkpoint: {why}")]
     NotDynamiCrafter { path: PathBuf, why: String },
     #[error("the checkpoint does not match DynamiCrafter {variant}: {count} problems, first: {first}")]
-    Keys { variant: &'static str, count: usize, first: String, problems: Vec<KeyProblem> },
+    Keys { variant: String, count: usize, first: String, problems: Vec<KeyProblem> },
     #[error("cannot write the model cache at {path}: {source} (check free disk space and permissions)")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("import cancelled")]
@@ -118,15 +118,27 @@ pub fn import_checkpoint(
     variant: Variant,
     dest_dir: &Path,
     dtype: CacheDType,
+    progress: impl FnMut(ImportProgress) -> bool,
+) -> Result<ModelManifest, ImportError> {
+    import_with_config(src, &ModelConfig::preset(variant), variant.name(), dest_dir, dtype, progress)
+}
+
+/// [`import_checkpoint`] for any configuration (`name` names the cached files), e.g. a
+/// fixture's.
+pub fn import_with_config(
+    src: &Path,
+    cfg: &ModelConfig,
+    name: &str,
+    dest_dir: &Path,
+    dtype: CacheDType,
     mut progress: impl FnMut(ImportProgress) -> bool,
 ) -> Result<ModelManifest, ImportError> {
     let ckpt = open_checkpoint(src)?;
-    let cfg = ModelConfig::preset(variant);
-    let expected = DynamiCrafter::expected_keys(&cfg);
+    let expected = DynamiCrafter::expected_keys(cfg);
     let problems = check_keys(&expected, &ckpt, &[""]);
     if let Some(first) = problems.first() {
         return Err(ImportError::Keys {
-            variant: variant.name(),
+            variant: name.to_owned(),
             count: problems.len(),
             first: first.to_string(),
             problems,
@@ -142,7 +154,7 @@ pub fn import_checkpoint(
         move |source| ImportError::Write { path: path.clone(), source }
     };
     std::fs::create_dir_all(dest_dir).map_err(werr(dest_dir))?;
-    let weights_file = format!("dynamicrafter_{}.safetensors", variant.name());
+    let weights_file = format!("dynamicrafter_{name}.safetensors");
     let final_path = dest_dir.join(&weights_file);
     let tmp_path = dest_dir.join(format!("{weights_file}.partial"));
     let result = write_safetensors(&ckpt, &tensors, &tmp_path, dtype, &mut progress);
@@ -152,14 +164,14 @@ pub fn import_checkpoint(
     }
     std::fs::rename(&tmp_path, &final_path).map_err(werr(&final_path))?;
     let manifest = ModelManifest {
-        variant: variant.name().into(),
+        variant: name.into(),
         source: src.to_path_buf(),
         source_bytes: std::fs::metadata(src).map(|m| m.len()).unwrap_or(0),
         dtype,
         tensors: tensors.len(),
         weights_file,
     };
-    let mpath = dest_dir.join(format!("dynamicrafter_{}.json", variant.name()));
+    let mpath = dest_dir.join(format!("dynamicrafter_{name}.json"));
     let json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     let mtmp = mpath.with_extension("json.partial");
     std::fs::write(&mtmp, json).map_err(werr(&mtmp))?;
@@ -224,4 +236,23 @@ fn write_safetensors(
 pub fn default_model_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio")
         .map(|d| d.data_dir().join("models"))
+}
+
+/// The models imported into `dir` (their manifests), newest file first.
+pub fn list_imported(dir: &Path) -> Vec<(PathBuf, ModelManifest)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, ModelManifest, std::time::SystemTime)> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| {
+            let m: ModelManifest = serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()?;
+            let weights = dir.join(&m.weights_file);
+            let t = std::fs::metadata(&weights).and_then(|md| md.modified()).ok()?;
+            Some((weights, m, t))
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out.into_iter().map(|(p, m, _)| (p, m)).collect()
 }

@@ -8,7 +8,7 @@ pub mod runner;
 
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::device::Backend;
 use crate::history::History;

@@ -5,8 +5,8 @@
 //! lost.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use image::RgbImage;
 
@@ -34,7 +34,11 @@ impl ModelSource {
     pub fn label(&self) -> String {
         match self {
             Self::Checkpoint { path, variant } => {
-                format!("DynamiCrafter {} ({})", variant.name(), path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
+                format!(
+                    "DynamiCrafter {} ({})",
+                    variant.name(),
+                    path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                )
             }
             Self::Fixture { config, .. } => format!("fixture model ({})", config.display()),
         }
@@ -77,19 +81,56 @@ pub type JobPhase = Phase;
 #[derive(Debug)]
 pub enum Event {
     /// The device the worker runs on.
-    Device { backend: Backend, adapter: String },
-    ModelLoading { label: String },
+    Device {
+        backend: Backend,
+        adapter: String,
+    },
+    ModelLoading {
+        label: String,
+    },
     /// The model is ready; `defaults` are its reference settings (spec §8).
-    ModelLoaded { label: String, variant: Option<Variant>, defaults: Box<Settings> },
-    ModelFailed { message: String },
-    ImportProgress { done: usize, total: usize },
-    ImportFailed { message: String },
-    Phase { job: JobId, phase: JobPhase },
+    ModelLoaded {
+        label: String,
+        variant: Option<Variant>,
+        defaults: Box<Settings>,
+    },
+    ModelFailed {
+        message: String,
+    },
+    ImportProgress {
+        done: usize,
+        total: usize,
+    },
+    ImportFailed {
+        message: String,
+    },
+    Phase {
+        job: JobId,
+        phase: JobPhase,
+    },
     /// After each DDIM step.
-    Step { job: JobId, step: usize, total: usize, seconds_per_step: f64 },
+    Step {
+        job: JobId,
+        step: usize,
+        total: usize,
+        seconds_per_step: f64,
+    },
     /// Cheap latent-to-RGB projection of the predicted frames (may be dropped).
-    Preview { job: JobId, step: usize, frames: Vec<RgbImage> },
+    Preview {
+        job: JobId,
+        step: usize,
+        frames: Vec<RgbImage>,
+    },
     /// Finished or cancelled: the frames are already saved in history.
-    Finished { job: JobId, entry: Box<HistoryEntry>, frames: Vec<RgbImage>, cancelled: bool },
-    Failed { job: JobId, message: String, advice: String },
+    Finished {
+        job: JobId,
+        entry: Box<HistoryEntry>,
+        frames: Vec<RgbImage>,
+        cancelled: bool,
+    },
+    Failed {
+        job: JobId,
+        message: String,
+        advice: String,
+    },
 }

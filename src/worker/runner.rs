@@ -3,7 +3,7 @@
 //! advice; the worker keeps running.
 
 use std::ops::ControlFlow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -13,13 +13,13 @@ use image::RgbImage;
 
 use crate::device::Backend;
 use crate::history::{History, HistoryRecord};
+use crate::model::DynamiCrafter;
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
-use crate::model::DynamiCrafter;
 use crate::pipeline::decode_video;
-use crate::pipeline::generate::{generate, video_to_rgb8, Progress, Settings};
+use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
 use crate::pipeline::preprocess::prepare_frame;
-use crate::weights::import::{default_model_dir, import_checkpoint, open_checkpoint, CacheDType};
+use crate::weights::import::{CacheDType, default_model_dir, import_checkpoint, open_checkpoint};
 use crate::worker::protocol::{Command, Event, Job, ModelSource};
 
 /// Approximate linear map from the 4 latent channels to RGB (the usual SD-VAE preview
@@ -68,7 +68,10 @@ pub fn advice_for(message: &str) -> String {
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned())).unwrap_or_else(|| "internal error".into())
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "internal error".into())
 }
 
 /// The loaded model and what the UI needs to know about it.
@@ -137,15 +140,18 @@ impl Runner {
                 ModelSource::Checkpoint { path, variant } => {
                     let ckpt = open_checkpoint(path).map_err(|e| e.to_string())?;
                     let cfg = ModelConfig::preset(*variant);
-                    let model = DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
+                    let model =
+                        DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
                     Ok((model, Some(*variant), Settings::defaults(*variant)))
                 }
                 ModelSource::Fixture { checkpoint, config } => {
                     let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
-                    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+                    let json: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
                     let cfg = ModelConfig::from_fixture_json(&json).map_err(|e| e.to_string())?;
                     let ckpt = open_checkpoint(checkpoint).map_err(|e| e.to_string())?;
-                    let model = DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
+                    let model =
+                        DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
                     let defaults = Settings::for_fixture(&cfg, &json);
                     Ok((model, None, defaults))
                 }
@@ -197,7 +203,11 @@ impl Runner {
 
     fn generate(&mut self, job: Job) {
         let (Some(loaded), Some(tok)) = (&self.loaded, &self.tokenizer) else {
-            self.send(Event::Failed { job: job.id, message: "no model is loaded".into(), advice: "Load or import a model first (Model panel).".into() });
+            self.send(Event::Failed {
+                job: job.id,
+                message: "no model is loaded".into(),
+                advice: "Load or import a model first (Model panel).".into(),
+            });
             return;
         };
         let s = &job.settings;
@@ -219,7 +229,11 @@ impl Runner {
                     let decoded = (n > 0 && (step + 1) % n == 0 && step + 1 < total)
                         .then(|| video_to_rgb8(decode_video(&loaded.model, x0.clone())).ok())
                         .flatten()
-                        .map(|fr| fr.into_iter().filter_map(|f| RgbImage::from_raw(s.width as u32, s.height as u32, f)).collect());
+                        .map(|fr| {
+                            fr.into_iter()
+                                .filter_map(|f| RgbImage::from_raw(s.width as u32, s.height as u32, f))
+                                .collect()
+                        });
                     if let Some(frames) = decoded.or_else(|| latent_preview(x0)) {
                         match events.try_send(Event::Preview { job: job.id, step, frames }) {
                             Ok(()) | Err(TrySendError::Full(_)) => {}
@@ -260,11 +274,20 @@ impl Runner {
                 };
                 match self.history.save(record, &frames) {
                     Ok(entry) => {
-                        self.send(Event::Finished { job: job.id, entry: Box::new(entry), frames, cancelled: g.cancelled });
+                        self.send(Event::Finished {
+                            job: job.id,
+                            entry: Box::new(entry),
+                            frames,
+                            cancelled: g.cancelled,
+                        });
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        self.send(Event::Failed { job: job.id, message, advice: "The clip could not be saved to history; free some disk space.".into() });
+                        self.send(Event::Failed {
+                            job: job.id,
+                            message,
+                            advice: "The clip could not be saved to history; free some disk space.".into(),
+                        });
                     }
                 }
             }

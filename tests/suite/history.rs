@@ -29,7 +29,11 @@ fn record(seed: u64) -> HistoryRecord {
 }
 
 fn frames(seed: u64) -> Vec<RgbImage> {
-    (0..16).map(|k| RgbImage::from_fn(512, 320, |x, y| image::Rgb([(x as u64 + seed) as u8, (y + k) as u8, (x ^ y) as u8]))).collect()
+    (0..16)
+        .map(|k| {
+            RgbImage::from_fn(512, 320, |x, y| image::Rgb([(x as u64 + seed) as u8, (y + k) as u8, (x ^ y) as u8]))
+        })
+        .collect()
 }
 
 /// Not a test on its own: the child process of `killed_writer_leaves_consistent_history`.

@@ -6,6 +6,7 @@ mod common;
 mod export;
 mod golden_prep;
 mod history;
+mod import;
 mod pipeline;
 mod preset_keys;
 mod ui;

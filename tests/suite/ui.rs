@@ -8,8 +8,8 @@ use dynamicrafter_studio::device::Backend;
 use dynamicrafter_studio::history::History;
 use dynamicrafter_studio::worker::protocol::ModelSource;
 use egui::accesskit::Role;
-use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 
 fn options(history: &std::path::Path) -> AppOptions {
     let dir = crate::common::tiny_fixture();
@@ -18,19 +18,28 @@ fn options(history: &std::path::Path) -> AppOptions {
         model: Some(ModelSource::Fixture { checkpoint: dir.join("model.ckpt"), config: dir.join("config.json") }),
         history_dir: Some(history.to_path_buf()),
         fresh: true,
+        image: None,
     }
 }
 
 fn harness(history: &std::path::Path) -> Harness<'static, StudioApp> {
     let opts = options(history);
-    Harness::builder().with_size([1280.0, 820.0]).with_max_steps(10_000).build_eframe(move |cc| StudioApp::new(cc, opts))
+    Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| StudioApp::new(cc, opts))
 }
 
 /// Steps the UI (letting real time pass for the worker) until `done` or the timeout.
 fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, secs: u64, done: impl Fn(&StudioApp) -> bool) {
     let start = Instant::now();
     while !done(h.state()) {
-        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}; app: {:?}, notice: {:?}", h.state(), h.state().notice);
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}; app: {:?}, notice: {:?}",
+            h.state(),
+            h.state().notice
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(15));
     }
@@ -62,7 +71,9 @@ fn generate_shows_progress_preview_and_saves_history() {
     h.get_by_label("Generate").click_accesskit();
     h.step();
     assert!(h.state().running.is_some(), "generation did not start: {:?}", h.state().notice);
-    step_until(&mut h, "a progress step", 120, |a| a.running.as_ref().is_some_and(|r| r.step >= 1) || a.running.is_none());
+    step_until(&mut h, "a progress step", 120, |a| {
+        a.running.as_ref().is_some_and(|r| r.step >= 1) || a.running.is_none()
+    });
     step_until(&mut h, "the result", 300, |a| a.running.is_none());
     assert!(h.state().notice.as_ref().is_none_or(|n| !n.is_error), "{:?}", h.state().notice);
     let (frames, entry) = h.state().result.clone().unwrap();
@@ -72,6 +83,21 @@ fn generate_shows_progress_preview_and_saves_history() {
     assert!(!entry.record.cancelled);
     assert_eq!(History::new(tmp.path()).list().len(), 1);
     assert!(h.state().events_seen >= 4, "expected phase, step and preview events");
+
+    // Export through the app (same code as the CLI), then a failing export keeps history.
+    let gif = tmp.path().join("out.gif");
+    h.state_mut().push(Action::ExportTo { path: gif.clone(), overwrite: false });
+    h.step();
+    step_until(&mut h, "the export", 60, |a| a.export.is_none());
+    assert!(gif.is_file(), "no GIF written: {:?}", h.state().notice);
+    let blocker = tmp.path().join("not-a-folder");
+    std::fs::write(&blocker, b"x").unwrap();
+    h.state_mut().push(Action::ExportTo { path: blocker.join("out.mp4"), overwrite: false });
+    h.step();
+    step_until(&mut h, "the failing export", 60, |a| a.export.is_none());
+    let n = h.state().notice.clone().unwrap();
+    assert!(n.is_error && n.text.contains("Export failed"), "{n:?}");
+    assert_eq!(History::new(tmp.path()).list().len(), 1);
 
     // Restore settings from history after changing them.
     h.get_by_role_and_label(Role::Slider, "Steps").set_value_accesskit(9.0);
@@ -108,7 +134,9 @@ fn cancel_keeps_the_partial_result_and_queue_runs_next() {
     assert!(entry.record.cancelled);
     assert!(entry.record.steps_done < 60);
     // The queued request runs next, to completion.
-    step_until(&mut h, "the queued job", 300, |a| a.running.is_none() && a.queue.is_empty() && History::new(tmp.path()).list().len() == 2);
+    step_until(&mut h, "the queued job", 300, |a| {
+        a.running.is_none() && a.queue.is_empty() && History::new(tmp.path()).list().len() == 2
+    });
     let list = History::new(tmp.path()).list();
     assert!(list.iter().any(|e| !e.record.cancelled && e.record.settings.steps == 2));
 }

@@ -22,7 +22,11 @@ fn slider_row<T: egui::emath::Numeric>(
         let r = ui.add(egui::Slider::new(value, range).text(label).step_by(step)).on_hover_text(tooltip);
         changed |= r.changed();
         let differs = value.to_f64() != default.to_f64();
-        if ui.add_enabled(differs, egui::Button::new("Reset").small()).on_hover_text(format!("Reset to {}", default.to_f64())).clicked() {
+        if ui
+            .add_enabled(differs, egui::Button::new("Reset").small())
+            .on_hover_text(format!("Reset to {}", default.to_f64()))
+            .clicked()
+        {
             *value = default;
             changed = true;
         }
@@ -52,7 +56,15 @@ pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         });
     });
 
-    slider_row(ui, "Guidance scale (CFG)", &mut s.cfg, ranges.cfg.0..=ranges.cfg.1, d.cfg, 0.5, "How strongly the prompt and image steer the motion. 1 turns guidance off (one UNet call per step, faster).");
+    slider_row(
+        ui,
+        "Guidance scale (CFG)",
+        &mut s.cfg,
+        ranges.cfg.0..=ranges.cfg.1,
+        d.cfg,
+        0.5,
+        "How strongly the prompt and image steer the motion. 1 turns guidance off (one UNet call per step, faster).",
+    );
     let mut img_guidance = s.cfg_img.is_some();
     ui.horizontal(|ui| {
         if ui.checkbox(&mut img_guidance, "Separate image guidance").on_hover_text("Guide text and image separately (three UNet calls per step). Off: one scale for both, as the reference.").changed() {
@@ -60,33 +72,88 @@ pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
     });
     if let Some(ci) = s.cfg_img.as_mut() {
-        slider_row(ui, "Image guidance scale", ci, 1.0..=15.0, 3.0, 0.5, "How strongly the output follows the input image.");
+        slider_row(
+            ui,
+            "Image guidance scale",
+            ci,
+            1.0..=15.0,
+            3.0,
+            0.5,
+            "How strongly the output follows the input image.",
+        );
     }
-    let fs_tip = format!("{}: {}. The model was trained on {}-{}.", ranges.fs_label, ranges.fs_hint, ranges.fs.0, ranges.fs.1);
+    let fs_tip =
+        format!("{}: {}. The model was trained on {}-{}.", ranges.fs_label, ranges.fs_hint, ranges.fs.0, ranges.fs.1);
     slider_row(ui, ranges.fs_label, &mut s.fs, ranges.fs.0..=ranges.fs.1, d.fs, 1.0, &fs_tip);
-    slider_row(ui, "Steps", &mut s.steps, ranges.steps.0..=ranges.steps.1, d.steps, 1.0, "DDIM steps: more is slower and usually cleaner.");
-    slider_row(ui, "η (eta)", &mut s.eta, ranges.eta.0..=ranges.eta.1, d.eta, 0.1, "Noise injected per step: 0 is deterministic DDIM, 1 the reference default.");
-    slider_row(ui, "Guidance rescale", &mut s.guidance_rescale, 0.0..=1.0, d.guidance_rescale, 0.05, "Tames over-saturation from high guidance (reference: 0.7 for 512/1024, 0 for 256).");
+    slider_row(
+        ui,
+        "Steps",
+        &mut s.steps,
+        ranges.steps.0..=ranges.steps.1,
+        d.steps,
+        1.0,
+        "DDIM steps: more is slower and usually cleaner.",
+    );
+    slider_row(
+        ui,
+        "η (eta)",
+        &mut s.eta,
+        ranges.eta.0..=ranges.eta.1,
+        d.eta,
+        0.1,
+        "Noise injected per step: 0 is deterministic DDIM, 1 the reference default.",
+    );
+    slider_row(
+        ui,
+        "Guidance rescale",
+        &mut s.guidance_rescale,
+        0.0..=1.0,
+        d.guidance_rescale,
+        0.05,
+        "Tames over-saturation from high guidance (reference: 0.7 for 512/1024, 0 for 256).",
+    );
     ui.separator();
     ui.label(egui::RichText::new("Attention re-weighting (UniVid)").strong());
-    slider_row(ui, "Text attention weight", &mut s.text_weight, ranges.weights.0..=ranges.weights.1, 1.0, 0.05, "Scales the text branch of every spatial cross-attention. Higher follows the prompt more.");
-    slider_row(ui, "Image attention weight", &mut s.image_weight, ranges.weights.0..=ranges.weights.1, 1.0, 0.05, "Scales the image branch. Higher stays closer to the input image.");
+    slider_row(
+        ui,
+        "Text attention weight",
+        &mut s.text_weight,
+        ranges.weights.0..=ranges.weights.1,
+        1.0,
+        0.05,
+        "Scales the text branch of every spatial cross-attention. Higher follows the prompt more.",
+    );
+    slider_row(
+        ui,
+        "Image attention weight",
+        &mut s.image_weight,
+        ranges.weights.0..=ranges.weights.1,
+        1.0,
+        0.05,
+        "Scales the image branch. Higher stays closer to the input image.",
+    );
     ui.separator();
     ui.horizontal(|ui| {
         ui.label("Seed");
         let mut seed = s.seed;
-        if ui.add(egui::DragValue::new(&mut seed).range(0..=(1u64 << 31))).on_hover_text("Same seed and settings give the same clip").changed() {
+        if ui
+            .add(egui::DragValue::new(&mut seed).range(0..=(1u64 << 31)))
+            .on_hover_text("Same seed and settings give the same clip")
+            .changed()
+        {
             s.seed = seed;
         }
         if ui.button("Random").on_hover_text("New random seed").clicked() {
             s.seed = random_seed();
         }
-        ui.checkbox(&mut app.state.seed_locked, "Lock").on_hover_text("Keep this seed; unlocked, every generation draws a new one");
+        ui.checkbox(&mut app.state.seed_locked, "Lock")
+            .on_hover_text("Keep this seed; unlocked, every generation draws a new one");
     });
     ui.horizontal(|ui| {
         ui.label("Live VAE preview every");
-        ui.add(egui::DragValue::new(&mut app.state.vae_preview_every).range(0..=50).suffix(" steps"))
-            .on_hover_text("0: a fast colour projection of the latents each step. N: decode with the VAE every N steps (slower).");
+        ui.add(egui::DragValue::new(&mut app.state.vae_preview_every).range(0..=50).suffix(" steps")).on_hover_text(
+            "0: a fast colour projection of the latents each step. N: decode with the VAE every N steps (slower).",
+        );
     });
     ui.add_space(8.0);
     let running = app.running.is_some();
@@ -96,7 +163,11 @@ pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         if generate.on_hover_text("Ctrl+Enter. While a clip is running, new requests wait in the queue.").clicked() {
             app.push(Action::Generate);
         }
-        if ui.add_enabled(running, egui::Button::new("Cancel").min_size(egui::vec2(90.0, 32.0))).on_hover_text("Esc. Stops within one UNet call and keeps the partial result.").clicked() {
+        if ui
+            .add_enabled(running, egui::Button::new("Cancel").min_size(egui::vec2(90.0, 32.0)))
+            .on_hover_text("Esc. Stops within one UNet call and keeps the partial result.")
+            .clicked()
+        {
             app.push(Action::Cancel);
         }
     });

@@ -15,13 +15,21 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                     let tex = match app.texture_cache.get(&key) {
                         Some(t) => Some(t.clone()),
                         None => image::open(e.thumbnail()).ok().map(|i| {
-                            let t = ui.ctx().load_texture(key.clone(), super::super::textures::color_image(&i.to_rgb8()), egui::TextureOptions::LINEAR);
+                            let t = ui.ctx().load_texture(
+                                key.clone(),
+                                super::super::textures::color_image(&i.to_rgb8()),
+                                egui::TextureOptions::LINEAR,
+                            );
                             app.texture_cache.insert(key.clone(), t.clone());
                             t
                         }),
                     };
                     if let Some(t) = tex {
-                        if ui.add(egui::Image::new(&t).max_width(72.0).sense(egui::Sense::click())).on_hover_text("Show in the player").clicked() {
+                        if ui
+                            .add(egui::Image::new(&t).max_width(72.0).sense(egui::Sense::click()))
+                            .on_hover_text("Show in the player")
+                            .clicked()
+                        {
                             act = Some(Action::Show(Box::new(e.clone())));
                         }
                     }
@@ -29,8 +37,16 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                         let s = &e.record.settings;
                         let prompt: String = s.prompt.chars().take(40).collect();
                         ui.label(if prompt.is_empty() { "(no prompt)".to_owned() } else { prompt });
-                        let status = if e.record.cancelled { format!(" · cancelled at {}/{}", e.record.steps_done, s.steps) } else { String::new() };
-                        ui.label(egui::RichText::new(format!("seed {} · cfg {} · {} steps{status}", s.seed, s.cfg, s.steps)).small().weak());
+                        let status = if e.record.cancelled {
+                            format!(" · cancelled at {}/{}", e.record.steps_done, s.steps)
+                        } else {
+                            String::new()
+                        };
+                        ui.label(
+                            egui::RichText::new(format!("seed {} · cfg {} · {} steps{status}", s.seed, s.cfg, s.steps))
+                                .small()
+                                .weak(),
+                        );
                         ui.horizontal(|ui| {
                             if ui.small_button("Restore settings").clicked() {
                                 act = Some(Action::Restore(Box::new(e.clone())));

@@ -2,7 +2,7 @@
 
 use super::super::{Action, InputImage, StudioApp};
 use crate::pipeline::conditioning::Mode;
-use crate::pipeline::preprocess::{fit_image, FitMode};
+use crate::pipeline::preprocess::{FitMode, fit_image};
 
 /// Input images and the fit choice.
 pub fn input_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
@@ -16,7 +16,11 @@ pub fn input_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.label("Fit");
         let fits = [
-            (FitMode::Reference, "Reference", "As the reference: shorter side to the model's height, centre crop; narrow images get black bars"),
+            (
+                FitMode::Reference,
+                "Reference",
+                "As the reference: shorter side to the model's height, centre crop; narrow images get black bars",
+            ),
             (FitMode::Cover, "Crop", "Fill the frame and crop what overflows"),
             (FitMode::Contain, "Pad", "Show the whole image with padding"),
             (FitMode::Stretch, "Stretch", "Squash to the model's aspect ratio"),
@@ -40,15 +44,25 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
                     .entry(key.clone())
                     .or_insert_with(|| {
                         let fitted = fit_image(&img.rgb, h, w, app.state.fit, [0, 0, 0]);
-                        ui.ctx().load_texture(key, super::super::textures::color_image(&fitted), egui::TextureOptions::LINEAR)
+                        ui.ctx().load_texture(
+                            key,
+                            super::super::textures::color_image(&fitted),
+                            egui::TextureOptions::LINEAR,
+                        )
                     })
                     .clone();
                 let width = ui.available_width().min(320.0);
                 ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(width, width * h as f32 / w.max(1) as f32)))
-                    .on_hover_text(format!("{}×{} input, shown as the model will see it ({w}×{h})", img.rgb.width(), img.rgb.height()));
+                    .on_hover_text(format!(
+                        "{}×{} input, shown as the model will see it ({w}×{h})",
+                        img.rgb.width(),
+                        img.rgb.height()
+                    ));
                 ui.horizontal(|ui| {
                     if let Some(p) = &img.path {
-                        ui.label(egui::RichText::new(p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()).small());
+                        ui.label(
+                            egui::RichText::new(p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()).small(),
+                        );
                     }
                     if ui.small_button("Replace…").clicked() {
                         app.push(Action::OpenImageDialog { second });

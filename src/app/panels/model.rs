@@ -7,11 +7,16 @@ use crate::model::config::Variant;
 pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.heading("Model");
     match &app.model {
-        ModelStatus::None => ui.label("No model loaded. Import an official model.ckpt (10.4 GB) once; it is cached for fast loading."),
-        ModelStatus::Loading(l) => ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(format!("Loading {l}…"));
-        }).response,
+        ModelStatus::None => {
+            ui.label("No model loaded. Import an official model.ckpt (10.4 GB) once; it is cached for fast loading.")
+        }
+        ModelStatus::Loading(l) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("Loading {l}…"));
+            })
+            .response
+        }
         ModelStatus::Importing { done, total } => {
             let f = if *total > 0 { *done as f32 / *total as f32 } else { 0.0 };
             ui.add(egui::ProgressBar::new(f).text(format!("Importing: {done}/{total} tensors")))
@@ -35,11 +40,29 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             app.state.variant = Some(chosen);
         }
     });
+    if let Some(dir) = crate::weights::import::default_model_dir() {
+        let imported = crate::weights::import::list_imported(&dir);
+        if !imported.is_empty() {
+            ui.label("Imported models");
+            for (path, m) in imported {
+                let Some(variant) = Variant::parse(&m.variant) else { continue };
+                let text = format!("{} ({:?}, {} tensors)", m.variant, m.dtype, m.tensors);
+                if ui.small_button(text).on_hover_text(path.display().to_string()).clicked() {
+                    app.push(Action::LoadModel(crate::worker::protocol::ModelSource::Checkpoint { path, variant }));
+                }
+            }
+        }
+    }
     ui.horizontal(|ui| {
-        if ui.button("Import checkpoint…").on_hover_text("Convert an official model.ckpt into the fast cache (also: drop a .ckpt onto the window)").clicked() {
+        if ui
+            .button("Import checkpoint…")
+            .on_hover_text("Convert an official model.ckpt into the fast cache (also: drop a .ckpt onto the window)")
+            .clicked()
+        {
             app.push(Action::ImportDialog);
         }
-        if ui.button("Open model…").on_hover_text("Load an imported .safetensors or a checkpoint directly").clicked() {
+        if ui.button("Open model…").on_hover_text("Load an imported .safetensors or a checkpoint directly").clicked()
+        {
             app.push(Action::OpenModelDialog);
         }
     });

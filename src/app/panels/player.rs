@@ -1,8 +1,8 @@
 //! The player: the live preview while sampling, the result afterwards. Play/pause, frame
 //! scrubber, playback FPS, loop / ping-pong / once, fit or 1:1.
 
-use super::super::state::LoopMode;
 use super::super::StudioApp;
+use super::super::state::LoopMode;
 
 /// Playback position.
 #[derive(Debug, Clone)]
@@ -69,7 +69,13 @@ pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     let frames = if live { app.preview.clone() } else { app.result.as_ref().map(|(f, _)| f.clone()) };
     let Some(frames) = frames else {
         ui.centered_and_justified(|ui| {
-            ui.label(egui::RichText::new("Drop an image, write a prompt and press Generate.\nThe frames sharpen here as the steps complete.").size(16.0).weak());
+            ui.label(
+                egui::RichText::new(
+                    "Drop an image, write a prompt and press Generate.\nThe frames sharpen here as the steps complete.",
+                )
+                .size(16.0)
+                .weak(),
+            );
         });
         return;
     };
@@ -111,13 +117,36 @@ pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             app.player.frame = f;
             app.player.playing = false;
         }
-        ui.add(egui::Slider::new(&mut app.state.player.fps, 1.0..=30.0).text("fps").step_by(1.0)).on_hover_text("Playback speed");
-        egui::ComboBox::from_id_salt("loop_mode").selected_text(format!("{:?}", app.state.player.loop_mode)).show_ui(ui, |ui| {
-            ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Loop, "Loop");
-            ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::PingPong, "Ping-pong");
-            ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Once, "Once");
-        });
+        ui.add(egui::Slider::new(&mut app.state.player.fps, 1.0..=30.0).text("fps").step_by(1.0))
+            .on_hover_text("Playback speed");
+        egui::ComboBox::from_id_salt("loop_mode").selected_text(format!("{:?}", app.state.player.loop_mode)).show_ui(
+            ui,
+            |ui| {
+                ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Loop, "Loop");
+                ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::PingPong, "Ping-pong");
+                ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Once, "Once");
+            },
+        );
         ui.checkbox(&mut app.state.player.fit, "Fit").on_hover_text("Fit to the panel; off shows pixels 1:1");
+        ui.separator();
+        match &app.export {
+            Some(job) => {
+                ui.add(egui::ProgressBar::new(job.progress).desired_width(120.0).text("Exporting"));
+                if ui.button("Stop export").clicked() {
+                    app.push(super::super::Action::CancelExport);
+                }
+            }
+            None => {
+                let can = !live && app.result.as_ref().is_some_and(|(_, e)| e.is_some());
+                if ui
+                    .add_enabled(can, egui::Button::new("Export..."))
+                    .on_hover_text("MP4 (H.264), GIF or animated PNG at the playback FPS; ping-pong if selected")
+                    .clicked()
+                {
+                    app.push(super::super::Action::ExportDialog);
+                }
+            }
+        }
     });
 }
 

@@ -12,7 +12,10 @@ pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 Phase::Sampling { .. } => {
                     let eta = r.seconds_per_step * r.total.saturating_sub(r.step) as f64;
                     (
-                        format!("Sampling: step {} of {} · {:.2} s/step · ETA {:.0} s", r.step, r.total, r.seconds_per_step, eta),
+                        format!(
+                            "Sampling: step {} of {} · {:.2} s/step · ETA {:.0} s",
+                            r.step, r.total, r.seconds_per_step, eta
+                        ),
                         r.step as f32 / r.total.max(1) as f32,
                     )
                 }

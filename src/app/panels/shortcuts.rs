@@ -44,8 +44,14 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
         let is_model = matches!(ext.as_str(), "ckpt" | "safetensors" | "pt" | "pth");
         if path.as_os_str().is_empty() {
             match f.bytes() {
-                Ok(bytes) => app.push(Action::SetImageBytes { second: false, bytes: Arc::new(bytes), origin: "dropped file".into() }),
-                Err(e) => app.push(Action::Notify(super::super::Notice { text: e, advice: String::new(), is_error: true })),
+                Ok(bytes) => app.push(Action::SetImageBytes {
+                    second: false,
+                    bytes: Arc::new(bytes),
+                    origin: "dropped file".into(),
+                }),
+                Err(e) => {
+                    app.push(Action::Notify(super::super::Notice { text: e, advice: String::new(), is_error: true }))
+                }
             }
         } else if is_model {
             let variant = app.state.variant.unwrap_or(crate::model::config::Variant::V512);

@@ -1,7 +1,7 @@
 //! Light and dark themes.
 
-use super::super::state::Theme;
 use super::super::StudioApp;
+use super::super::state::Theme;
 
 /// Applies `theme` to the context.
 pub fn apply(ctx: &egui::Context, theme: Theme) {

@@ -1,0 +1,73 @@
+//! Exporting a history entry off the UI thread, with progress and cancel. Uses the same
+//! export code as the CLI's `--out`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, bounded};
+
+use crate::export::{Clip, ExportOptions, ExportReport, export_with_progress};
+use crate::history::{History, HistoryEntry};
+
+/// Messages from the export thread.
+#[derive(Debug)]
+pub enum ExportMsg {
+    Progress(f32),
+    Done(ExportReport),
+    Failed(String),
+}
+
+/// A running export.
+#[derive(Debug)]
+pub struct ExportJob {
+    pub target: PathBuf,
+    pub progress: f32,
+    pub cancel: Arc<AtomicBool>,
+    rx: Receiver<ExportMsg>,
+}
+
+impl ExportJob {
+    /// Starts exporting `entry` to `target` on its own thread.
+    pub fn start(
+        history: History,
+        entry: HistoryEntry,
+        target: PathBuf,
+        opts: ExportOptions,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = bounded(16);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let path = target.clone();
+        std::thread::spawn(move || {
+            let result = history.load_frames(&entry).map_err(|e| e.to_string()).and_then(|frames| {
+                let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
+                let clip = Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() };
+                export_with_progress(&clip, &path, &opts, &mut |p| {
+                    let _ = tx.try_send(ExportMsg::Progress(p.fraction()));
+                    wake();
+                    !flag.load(Ordering::Relaxed)
+                })
+                .map_err(|e| e.to_string())
+            });
+            let _ = tx.send(match result {
+                Ok(r) => ExportMsg::Done(r),
+                Err(e) => ExportMsg::Failed(e),
+            });
+            wake();
+        });
+        Self { target, progress: 0.0, cancel, rx }
+    }
+
+    /// Drains progress; returns the final message once the export ends.
+    pub fn poll(&mut self) -> Option<ExportMsg> {
+        for msg in self.rx.try_iter() {
+            match msg {
+                ExportMsg::Progress(p) => self.progress = p,
+                done => return Some(done),
+            }
+        }
+        None
+    }
+}
