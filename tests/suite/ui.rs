@@ -153,4 +153,9 @@ fn broken_image_gives_an_inline_message() {
     assert!(n.is_error && n.text.contains("broken.png"), "{n:?}");
     assert!(h.state().image.is_none());
     assert!(h.state().worker_alive());
+    // Space toggles playback (it once deadlocked the input lock); typing in the prompt does not.
+    let playing = h.state().player.playing;
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert_eq!(h.state().player.playing, !playing);
 }

@@ -107,7 +107,7 @@ pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             ui.vertical_centered(|ui| ui.add(egui::Image::new(t).fit_to_exact_size(size)));
         });
     }
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let label = if app.player.playing { "Pause" } else { "Play" };
         if ui.button(label).on_hover_text("Play / pause (Space)").clicked() {
             app.player.playing = !app.player.playing;

@@ -1,10 +1,15 @@
 //! The prompt and negative prompt boxes.
 
-use super::super::StudioApp;
+use super::super::{Action, StudioApp};
 
 /// Prompt boxes (Ctrl+Enter generates).
 pub fn prompt_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.heading("Prompt");
+    // A focused multi-line box takes Enter for itself, so Ctrl+Enter is consumed here first.
+    let generate = ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter));
+    if generate {
+        app.push(Action::Generate);
+    }
     ui.add(
         egui::TextEdit::multiline(&mut app.state.settings.prompt)
             .hint_text("Describe the motion, e.g. \"a cat turning its head, wind in the grass\"")

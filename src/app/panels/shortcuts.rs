@@ -1,4 +1,4 @@
-//! Keyboard shortcuts: Ctrl+Enter generates, Escape cancels, Ctrl+O opens an image,
+//! Keyboard shortcuts (Ctrl+Enter is handled by the prompt panel): Escape cancels, Ctrl+O opens an image,
 //! Space plays or pauses, and pasting an image sets the input.
 
 use std::sync::Arc;
@@ -7,7 +7,9 @@ use super::super::{Action, StudioApp};
 
 /// Reads shortcuts and dropped or pasted files for this frame.
 pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
-    let (generate, cancel, open, play, dropped, pasted) = ctx.input(|i| {
+    // Read before `ctx.input`: calling back into the context inside it would deadlock.
+    let typing = ctx.egui_wants_keyboard_input();
+    let (cancel, open, play, dropped, pasted) = ctx.input(|i| {
         let cmd = i.modifiers.command;
         let pasted: Vec<Arc<egui::ColorImage>> = i
             .events
@@ -18,17 +20,13 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
             })
             .collect();
         (
-            cmd && i.key_pressed(egui::Key::Enter),
             i.key_pressed(egui::Key::Escape),
             cmd && i.key_pressed(egui::Key::O),
-            i.key_pressed(egui::Key::Space) && !ctx.egui_wants_keyboard_input(),
+            i.key_pressed(egui::Key::Space) && !typing,
             i.raw.dropped_files.clone(),
             pasted,
         )
     });
-    if generate {
-        app.push(Action::Generate);
-    }
     if cancel && app.running.is_some() {
         app.push(Action::Cancel);
     }
