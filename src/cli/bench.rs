@@ -53,6 +53,13 @@ struct Row {
     seconds: f64,
 }
 
+/// Records a row and prints it at once (full-size CPU runs take minutes per stage).
+fn record(rows: &mut Vec<Row>, name: impl Into<String>, seconds: f64) {
+    let name = name.into();
+    eprintln!("  {name}: {seconds:.3} s");
+    rows.push(Row { name, seconds });
+}
+
 fn time(device: &Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> anyhow::Result<f64> {
     for _ in 0..warmup {
         f();
@@ -101,7 +108,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let base = time(&device, a.warmup, reps, || {
         let _ = ma.clone().matmul(mb.clone());
     })?;
-    rows.push(Row { name: format!("baseline: matmul {n}x{n} f32"), seconds: base });
+    record(&mut rows, format!("baseline: matmul {n}x{n} f32"), base);
 
     let ids = vec![vec![49406i64, 320, 1215, 49407]; 1];
     let ids: Vec<Vec<i64>> = ids
@@ -111,26 +118,20 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             v
         })
         .collect();
-    rows.push(Row {
-        name: "text encoder (1 prompt)".into(),
-        seconds: time(&device, a.warmup, reps, || {
-            let _ = model.text.encode_ids(&ids);
-        })?,
-    });
+    let secs = time(&device, a.warmup, reps, || {
+        let _ = model.text.encode_ids(&ids);
+    })?;
+    record(&mut rows, "text encoder (1 prompt)", secs);
     let img224 = Tensor::<4>::random([1, 3, 224, 224], Distribution::Default, &device);
-    rows.push(Row {
-        name: "image encoder + resampler".into(),
-        seconds: time(&device, a.warmup, reps, || {
-            let _ = model.resampler.forward(model.vision.forward(img224.clone()));
-        })?,
-    });
+    let secs = time(&device, a.warmup, reps, || {
+        let _ = model.resampler.forward(model.vision.forward(img224.clone()));
+    })?;
+    record(&mut rows, "image encoder + resampler", secs);
     let frame = Tensor::<4>::random([1, 3, h, w], Distribution::Default, &device);
-    rows.push(Row {
-        name: "VAE encode (1 frame)".into(),
-        seconds: time(&device, a.warmup, reps, || {
-            let _ = model.vae.encode(frame.clone());
-        })?,
-    });
+    let secs = time(&device, a.warmup, reps, || {
+        let _ = model.vae.encode(frame.clone());
+    })?;
+    record(&mut rows, "VAE encode (1 frame)", secs);
     let x = Tensor::<5>::random([1, 8, frames, lh, lw], Distribution::Default, &device);
     let ctx = Tensor::<3>::random([1, ctx_len, d], Distribution::Default, &device);
     let mut unet_err = None;
@@ -142,29 +143,26 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = unet_err {
         bail!(e);
     }
-    rows.push(Row { name: format!("UNet call ({frames}x{lh}x{lw} latent)"), seconds: unet_s });
-    rows.push(Row {
-        name: "DDIM step with CFG (2 UNet calls)".into(),
-        seconds: time(&device, a.warmup, reps, || {
-            let a = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
-            let b = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
-            if let (Ok(a), Ok(b)) = (a, b) {
-                let _ = b.clone() + (a - b) * 7.5;
-            }
-        })?,
-    });
+    record(&mut rows, format!("UNet call ({frames}x{lh}x{lw} latent)"), unet_s);
+    let secs = time(&device, a.warmup, reps, || {
+        let a = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
+        let b = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
+        if let (Ok(a), Ok(b)) = (a, b) {
+            let _ = b.clone() + (a - b) * 7.5;
+        }
+    })?;
+    record(&mut rows, "DDIM step with CFG (2 UNet calls)", secs);
     let z = Tensor::<4>::random([1, 4, lh, lw], Distribution::Default, &device);
-    rows.push(Row {
-        name: "VAE decode (1 frame)".into(),
-        seconds: time(&device, a.warmup, reps, || {
-            let _ = model.vae.decode(z.clone());
-        })?,
-    });
+    let secs = time(&device, a.warmup, reps, || {
+        let _ = model.vae.decode(z.clone());
+    })?;
+    record(&mut rows, "VAE decode (1 frame)", secs);
 
     println!(
-        "bench: DynamiCrafter {} on {}, {frames} frames at {h}x{w}, {reps} timed reps after 1 warm-up",
+        "bench: DynamiCrafter {} on {}, {frames} frames at {h}x{w}, {reps} timed reps after {} warm-up",
         variant.name(),
-        a.backend
+        a.backend,
+        a.warmup
     );
     println!("model build + upload of random weights: {load_s:.1} s");
     println!("{:<40} {:>12} {:>14}", "stage", "seconds", "x baseline");
