@@ -35,19 +35,24 @@ fn tiny_model(device: &burn::tensor::Device) -> DynamiCrafter {
     DynamiCrafter::load(&ckpt, &cfg, device, DType::F32).unwrap()
 }
 
+/// The model's trailing DDIM schedule with η = 1.
+fn trailing(m: &DynamiCrafter, steps: usize) -> DdimSchedule {
+    DdimSchedule::from_tables(
+        &m.schedule.alphas_cumprod,
+        m.schedule.scale_arr.as_deref(),
+        Spacing::UniformTrailing,
+        steps,
+        1.0,
+    )
+}
+
 /// Zero-SNR trailing schedules with η = 1 make `1 − a_prev − σ²` negative in f32 for
 /// S = 25; the reference's video is then all NaN. Ours must stay finite.
 #[test]
 fn ddim_clamp_keeps_25_steps_finite() {
     let device = Backend::Cpu.device();
     let m = tiny_model(&device);
-    let sched = DdimSchedule::from_tables(
-        &m.schedule.alphas_cumprod,
-        m.schedule.scale_arr.as_deref(),
-        Spacing::UniformTrailing,
-        25,
-        1.0,
-    );
+    let sched = trailing(&m, 25);
     assert!(!sched.negative_radicand_indices().is_empty(), "the S = 25 schedule should hit the negative radicand");
     let c = &m.config;
     let (t, h, w) = (c.resampler.video_length, 8, 8);
@@ -97,13 +102,7 @@ fn ddim_clamp_keeps_25_steps_finite() {
 fn cancel_returns_partial_result() {
     let device = Backend::Cpu.device();
     let m = tiny_model(&device);
-    let sched = DdimSchedule::from_tables(
-        &m.schedule.alphas_cumprod,
-        m.schedule.scale_arr.as_deref(),
-        Spacing::UniformTrailing,
-        10,
-        1.0,
-    );
+    let sched = trailing(&m, 10);
     let (t, d) = (m.config.resampler.video_length, m.config.unet.context_dim);
     let mut noise = SeededSource::new(1);
     let ctx_len = 77 + 16 * t;
