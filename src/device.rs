@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::{Device, DeviceKind};
+use burn::tensor::{DType, Device, DeviceKind};
 
 /// Which burn backend runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -44,5 +44,74 @@ impl FromStr for Backend {
             "cpu" | "flex" => Ok(Self::Cpu),
             other => Err(format!("unknown backend `{other}` (use `cpu` or `wgpu`)")),
         }
+    }
+}
+
+/// Numeric precision of the model on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Precision {
+    /// f16 on a wgpu adapter that supports it, f32 otherwise.
+    #[default]
+    Auto,
+    /// Weights and activations in f16; statistics and the sampler in f32.
+    F16,
+    /// Everything in f32 (reference-exact).
+    F32,
+}
+
+impl Precision {
+    /// The dtype the UNet computes in on `device` of `backend`. `Auto` picks f16 only on
+    /// wgpu where the adapter supports it (the CPU backend computes f16 slower than f32).
+    pub fn resolve(self, backend: Backend, device: &Device) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::F16 => DType::F16,
+            Self::Auto if backend == Backend::Wgpu && device.supports_dtype(DType::F16) => DType::F16,
+            Self::Auto => DType::F32,
+        }
+    }
+
+    /// Checks that `device` can compute in this precision.
+    pub fn check(self, device: &Device) -> Result<(), String> {
+        if self == Self::F16 && !device.supports_dtype(DType::F16) {
+            return Err("this device does not support f16 (shaderFloat16); use --precision f32 or auto".into());
+        }
+        Ok(())
+    }
+
+    /// All settings, for menus.
+    pub const ALL: [Self; 3] = [Self::Auto, Self::F16, Self::F32];
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::F16 => "f16",
+            Self::F32 => "f32",
+        })
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "f16" | "fp16" | "half" => Ok(Self::F16),
+            "f32" | "fp32" | "float" => Ok(Self::F32),
+            other => Err(format!("unknown precision `{other}` (use auto, f16 or f32)")),
+        }
+    }
+}
+
+/// A short name of a dtype for reports.
+pub fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        DType::F64 => "f64",
+        _ => "f32",
     }
 }

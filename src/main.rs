@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use dynamicrafter_studio::cli;
-use dynamicrafter_studio::device::Backend;
+use dynamicrafter_studio::device::{Backend, Precision};
+use dynamicrafter_studio::pipeline::memory::MemoryMode;
 
 #[derive(Debug, Parser)]
 #[command(name = "dynamicrafter-studio", version, about = "Turn a still image into a short animated video, offline")]
@@ -33,6 +34,12 @@ enum Command {
         /// `cpu` or `wgpu`.
         #[arg(long, default_value = "cpu")]
         backend: Backend,
+        /// `f32` (reference bounds), `f16` (stated f16 bounds, f32 errors shown beside) or `auto`.
+        #[arg(long, default_value = "f32")]
+        precision: Precision,
+        /// `balanced` keeps every component on the backend; `low` runs the encoders on the CPU.
+        #[arg(long, default_value = "balanced")]
+        memory: MemoryMode,
     },
     /// Animate an image: one generation written as a GIF or a PNG folder.
     Animate(Box<cli::animate::AnimateArgs>),
@@ -59,7 +66,9 @@ fn main() -> ExitCode {
                 ..Default::default()
             })
         }
-        Some(Command::Parity { fixture_dir, backend }) => cli::parity(&fixture_dir, backend),
+        Some(Command::Parity { fixture_dir, backend, precision, memory }) => {
+            cli::parity(&fixture_dir, dynamicrafter_studio::parity::ParityOptions { backend, precision, memory })
+        }
         Some(Command::Animate(a)) => cli::animate::run(&a),
         Some(Command::Bench(a)) => cli::bench::run(&a),
         Some(Command::Import(a)) => cli::import::run(&a),

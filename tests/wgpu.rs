@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use dynamicrafter_studio::device::Backend;
-use dynamicrafter_studio::parity;
+use dynamicrafter_studio::device::Precision;
+use dynamicrafter_studio::parity::{self, ParityOptions};
+use dynamicrafter_studio::pipeline::memory::MemoryMode;
 
 #[test]
 fn wgpu_parity_and_main_screen_snapshot() {
@@ -51,7 +53,10 @@ fn tiny_parity_on_wgpu() {
     let dir = shared.join("fixtures/tiny");
     assert!(dir.is_dir(), "fixture {} not found (set DC_SHARED)", dir.display());
     let mut out = Vec::new();
-    let summary = parity::run(&dir, Backend::Wgpu, &mut out).unwrap_or_else(|e| {
+    // f16 with the stated bounds; every case also runs in f32 on wgpu against the fixture's
+    // own bounds (a failure of either fails the test).
+    let opts = ParityOptions { backend: Backend::Wgpu, precision: Precision::F16, memory: MemoryMode::Balanced };
+    let summary = parity::run(&dir, opts, &mut out).unwrap_or_else(|e| {
         panic!("wgpu parity could not run (is a Vulkan driver such as mesa-vulkan-drivers installed?): {e}")
     });
     let text = String::from_utf8_lossy(&out);

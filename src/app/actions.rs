@@ -23,6 +23,8 @@ pub enum Action {
     Generate,
     Cancel,
     LoadModel(ModelSource),
+    /// Precision or memory settings changed: the worker reloads the model under them.
+    Configure,
     Import {
         path: PathBuf,
         variant: Variant,
@@ -102,6 +104,14 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::Cancel => {
             if let Some(r) = &app.running {
                 r.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        Action::Configure => {
+            let run = app.state.run_config();
+            if let Some(w) = app.worker() {
+                if !w.send(Command::Configure(run)) {
+                    error(app, "the model worker is busy or stopped", "Try again when the current job has finished.");
+                }
             }
         }
         Action::LoadModel(src) => {

@@ -25,8 +25,8 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
     match ev {
         Event::Device { backend, adapter } => app.adapter = format!("{backend}: {adapter}"),
         Event::ModelLoading { label } => app.model = ModelStatus::Loading(label),
-        Event::ModelLoaded { label, variant, defaults } => {
-            app.model = ModelStatus::Ready(label);
+        Event::ModelLoaded { label, runtime, variant, defaults } => {
+            app.model = ModelStatus::Ready(format!("{label} · {runtime}"));
             let changed = app.state.variant != variant
                 || app.defaults.height != defaults.height
                 || app.defaults.frames != defaults.frames;

@@ -150,7 +150,7 @@ impl StudioApp {
         let root = history_dir.or_else(History::default_root).unwrap_or_else(|| PathBuf::from("history"));
         let history = History::new(root);
         let repaint = ctx.clone();
-        let worker = WorkerHandle::spawn(state.backend, history.clone(), move || repaint.request_repaint());
+        let worker = WorkerHandle::spawn(state.run_config(), history.clone(), move || repaint.request_repaint());
         let mut notice = None;
         let worker = match worker {
             Ok(w) => Some(w),

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::Backend;
+use crate::device::{Backend, Precision};
 use crate::model::config::Variant;
 use crate::pipeline::generate::Settings;
+use crate::pipeline::memory::MemoryMode;
 use crate::pipeline::preprocess::FitMode;
+use crate::pipeline::runtime::RunConfig;
 use crate::worker::protocol::ModelSource;
 
 /// Storage key in eframe's persistence.
@@ -54,6 +56,15 @@ pub struct PersistedState {
     pub seed_locked: bool,
     pub fit: FitMode,
     pub backend: Backend,
+    /// `auto`, `f16` or `f32`.
+    #[serde(default)]
+    pub precision: Precision,
+    /// `auto`, `balanced` or `low`.
+    #[serde(default)]
+    pub memory: MemoryMode,
+    /// GPU memory of the card in GB (0: unknown).
+    #[serde(default)]
+    pub vram_gb: f32,
     pub model: Option<ModelSource>,
     pub variant: Option<Variant>,
     pub theme: Theme,
@@ -63,6 +74,18 @@ pub struct PersistedState {
     pub last_image: Option<PathBuf>,
 }
 
+impl PersistedState {
+    /// How the worker runs the model.
+    pub fn run_config(&self) -> RunConfig {
+        RunConfig {
+            backend: self.backend,
+            precision: self.precision,
+            memory: self.memory,
+            budget_gb: (self.vram_gb > 0.0).then_some(self.vram_gb),
+        }
+    }
+}
+
 impl Default for PersistedState {
     fn default() -> Self {
         Self {
@@ -70,6 +93,9 @@ impl Default for PersistedState {
             seed_locked: true,
             fit: FitMode::Reference,
             backend: Backend::Wgpu,
+            precision: Precision::Auto,
+            memory: MemoryMode::Auto,
+            vram_gb: 0.0,
             model: None,
             variant: None,
             theme: Theme::System,

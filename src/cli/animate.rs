@@ -7,17 +7,18 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use burn::tensor::DType;
 use clap::Args;
 
-use crate::device::Backend;
+use crate::device::{Backend, Precision};
 use crate::export::{Clip, ExportOptions, export};
-use crate::model::DynamiCrafter;
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
+use crate::pipeline::conditioning::CondCache;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::{Phase, Progress, Settings, generate};
+use crate::pipeline::memory::MemoryMode;
 use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+use crate::pipeline::runtime::{self, RunConfig};
 use crate::weights::import::{detect_variant, open_checkpoint};
 
 /// Arguments of `animate`.
@@ -77,6 +78,15 @@ pub struct AnimateArgs {
     pub overwrite: bool,
     #[arg(long, default_value = "wgpu")]
     pub backend: Backend,
+    /// `auto` (f16 on a GPU that supports it), `f16` or `f32`.
+    #[arg(long, default_value = "auto")]
+    pub precision: Precision,
+    /// `auto`, `balanced` (encoders resident, batched guidance) or `low` (encoders on the CPU).
+    #[arg(long, default_value = "auto")]
+    pub memory: MemoryMode,
+    /// GPU memory of the card in GB: refuse runs estimated not to fit, and let `auto` choose.
+    #[arg(long)]
+    pub vram_gb: Option<f32>,
 }
 
 fn fit_mode(s: &str) -> anyhow::Result<FitMode> {
@@ -128,10 +138,10 @@ fn settings(
     Ok(s)
 }
 
-fn load_model(
-    a: &AnimateArgs,
-    device: &burn::tensor::Device,
-) -> anyhow::Result<(DynamiCrafter, Option<Variant>, Option<serde_json::Value>)> {
+type Described = (crate::weights::Checkpoint, ModelConfig, Option<Variant>, Option<serde_json::Value>);
+
+/// Opens the checkpoint and works out its configuration (nothing is loaded yet).
+fn describe_model(a: &AnimateArgs) -> anyhow::Result<Described> {
     let ckpt = open_checkpoint(&a.model)?;
     let (cfg, variant, fixture) = match &a.config {
         Some(path) => {
@@ -150,8 +160,7 @@ fn load_model(
             (ModelConfig::preset(v), Some(v), None)
         }
     };
-    let model = DynamiCrafter::load(&ckpt, &cfg, device, DType::F32)?;
-    Ok((model, variant, fixture))
+    Ok((ckpt, cfg, variant, fixture))
 }
 
 /// Runs `animate`.
@@ -169,42 +178,63 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let img = load_image(&a.image, &opts)?;
     let img2 = a.image2.as_deref().map(|p: &Path| load_image(p, &opts)).transpose()?;
 
-    let device = a.backend.device();
     let t0 = Instant::now();
-    eprintln!("loading {} on {}", a.model.display(), a.backend);
-    let (model, variant, fixture) = load_model(a, &device)?;
-    let s = settings(a, variant, &model.config, fixture.as_ref())?;
-    s.validate(&model)?;
+    let (ckpt, cfg, variant, fixture) = describe_model(a)?;
+    let s = settings(a, variant, &cfg, fixture.as_ref())?;
+    let run = RunConfig { backend: a.backend, precision: a.precision, memory: a.memory, budget_gb: a.vram_gb };
+    let plan = run.plan(&cfg, s.frames, s.height, s.width)?;
+    let calls = if s.cfg == 1.0 {
+        1
+    } else if s.cfg_img.is_some() {
+        3
+    } else {
+        2
+    };
+    let est = run.estimate(&cfg, &plan, s.frames, s.height, s.width, calls)?;
+    run.check_fits(&est, &plan)?;
+    eprintln!(
+        "loading {} ({}; estimated device memory {:.1} GB)",
+        a.model.display(),
+        run.describe(&plan),
+        est.total() as f64 / 1e9
+    );
+    let rt = runtime::load(&ckpt, &cfg, run, s.frames, s.height, s.width)?;
+    drop(ckpt);
+    let model = &rt.model;
+    s.validate(model)?;
     eprintln!("model loaded in {:.1} s", t0.elapsed().as_secs_f64());
     let frame = prepare_frame(&img, s.height, s.width, fit, [0, 0, 0]);
     let frame2 = img2.as_ref().map(|i| prepare_frame(i, s.height, s.width, fit, [0, 0, 0]));
     let tokenizer = ClipTokenizer::new()?;
 
     let start = Instant::now();
-    let mut sampling_start = None;
-    let generation = generate(&model, &tokenizer, &device, &s, &frame, frame2.as_ref(), None, &|| false, |p| {
-        match p {
-            Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
-            Progress::Phase(Phase::Decoding { .. }) => eprintln!("\ndecoding {} frames", s.frames),
-            Progress::Phase(Phase::Sampling { .. }) => {}
-            Progress::Step { step, total, .. } => {
-                let begun = *sampling_start.get_or_insert(start);
-                let per = begun.elapsed().as_secs_f64() / (step + 1) as f64;
-                let eta = per * (total - step - 1) as f64;
-                let bar = 24 * (step + 1) / total;
-                eprint!(
-                    "\r[{:<24}] step {}/{}  {:.2} s/step  ETA {:.0} s ",
-                    "#".repeat(bar),
-                    step + 1,
-                    total,
-                    per,
-                    eta
-                );
-                let _ = std::io::stderr().flush();
+    let mut cache = CondCache::new();
+    let mut sampled_s = 0.0;
+    let exec = rt.execution();
+    let generation =
+        generate(model, &tokenizer, &s, &frame, frame2.as_ref(), None, exec, &mut cache, &|| false, |p| {
+            match p {
+                Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
+                Progress::Phase(Phase::Decoding { .. }) => eprintln!("\ndecoding {} frames", s.frames),
+                Progress::Phase(Phase::Sampling { .. }) => {}
+                Progress::Step { step, total, seconds, .. } => {
+                    sampled_s += seconds;
+                    let per = sampled_s / (step + 1) as f64;
+                    let eta = per * (total - step - 1) as f64;
+                    let bar = 24 * (step + 1) / total;
+                    eprint!(
+                        "\r[{:<24}] step {}/{}  {:.2} s/step  ETA {:.0} s ",
+                        "#".repeat(bar),
+                        step + 1,
+                        total,
+                        per,
+                        eta
+                    );
+                    let _ = std::io::stderr().flush();
+                }
             }
-        }
-        ControlFlow::Continue(())
-    })?;
+            ControlFlow::Continue(())
+        })?;
     let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
     let comment = serde_json::to_string(&s).ok();
     let format = export(

@@ -1,5 +1,11 @@
 //! `bench`: speed and memory of every stage of a preset with random weights (no checkpoint
-//! needed), printed as a table. For speed, not correctness.
+//! needed), at one or both precisions in the same run, printed as a table with ratios
+//! against a baseline matmul measured in the same run. For speed, not correctness.
+//!
+//! Timings wait for the device (`sync`) so they count finished work, not queued work.
+//! Memory: before each stage the pools are trimmed (`memory_cleanup`); the bytes the
+//! runtime has reserved after the stage approximate its peak (pools do not shrink on
+//! their own). Resident bytes per component are counted from the module tree.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,12 +14,17 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::tensor::{DType, Device, Distribution, Tensor};
 
-use crate::device::Backend;
-use crate::model::DynamiCrafter;
+use crate::device::{Backend, Precision, dtype_name};
 use crate::model::config::{ModelConfig, Variant};
-use crate::model::unet::attention::BranchWeights;
+use crate::model::{DynamiCrafter, prefix};
 use crate::pipeline::generate::Settings;
-use crate::weights::vars::RandomSource;
+use crate::pipeline::memory::MemoryMode;
+use crate::pipeline::runtime::{self, RunConfig, Runtime};
+use crate::weights::import::open_checkpoint;
+use crate::weights::vars::{RandomSource, TensorSource};
+
+/// The stages `--stages` can pick.
+const STAGES: [&str; 6] = ["text", "image", "vae-encode", "unet", "cfg-step", "decode"];
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +34,17 @@ pub struct BenchArgs {
     pub preset: String,
     #[arg(long, default_value = "wgpu")]
     pub backend: Backend,
-    /// Timed repetitions of each stage (after one warm-up).
+    /// `both` (f32 then f16, with the f16/f32 ratio), `f32`, `f16` or `auto`.
+    #[arg(long, default_value = "both")]
+    pub precision: String,
+    /// `balanced` (encoders on the device, batched guidance) or `low`.
+    #[arg(long, default_value = "balanced")]
+    pub memory: MemoryMode,
+    /// Comma-separated subset of: text, image, vae-encode, unet, cfg-step, decode (`load`:
+    /// only load the model and time the baseline).
+    #[arg(long, value_delimiter = ',')]
+    pub stages: Option<Vec<String>>,
+    /// Timed repetitions of each stage (after the warm-up).
     #[arg(long, default_value_t = 2)]
     pub steps: usize,
     /// Untimed warm-up runs of each stage (0 for very slow full-size CPU runs).
@@ -35,9 +56,13 @@ pub struct BenchArgs {
     /// Pixel size `HxW` (default: the preset's).
     #[arg(long)]
     pub size: Option<String>,
-    /// Also write the table as JSON here.
+    /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Load the weights from this checkpoint or cache (of `--preset`) instead of random
+    /// weights: measures real loading (time, peak host memory).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 /// Peak resident memory of this process (Linux), in bytes.
@@ -48,38 +73,38 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// One measured stage at one precision.
+#[derive(Debug, Clone, serde::Serialize)]
 struct Row {
-    name: String,
+    stage: String,
+    precision: &'static str,
     seconds: f64,
+    /// Device bytes reserved after the stage (its peak), if the backend reports it.
+    peak_reserved: Option<u64>,
 }
 
-/// Records a row and prints it at once (full-size CPU runs take minutes per stage).
-fn record(rows: &mut Vec<Row>, name: impl Into<String>, seconds: f64) {
-    let name = name.into();
-    eprintln!("  {name}: {seconds:.3} s");
-    rows.push(Row { name, seconds });
+fn sync(device: &Device) -> anyhow::Result<()> {
+    device.sync().map_err(|e| anyhow::anyhow!("device error: {e:?}"))
 }
 
-fn time(device: &Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> anyhow::Result<f64> {
+/// Times `f` (`reps` runs after `warmup`), waiting for the device, and reads the pool peak.
+fn measure(device: &Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> anyhow::Result<(f64, Option<u64>)> {
+    device.memory_cleanup();
     for _ in 0..warmup {
         f();
     }
-    device.sync().map_err(|e| anyhow::anyhow!("device error: {e:?}"))?;
+    sync(device)?;
     let start = Instant::now();
     for _ in 0..reps.max(1) {
         f();
     }
-    device.sync().map_err(|e| anyhow::anyhow!("device error: {e:?}"))?;
-    Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+    sync(device)?;
+    let secs = start.elapsed().as_secs_f64() / reps.max(1) as f64;
+    Ok((secs, device.memory_pool_usage().map(|u| u.bytes_reserved)))
 }
 
-/// Runs the benchmark and prints the table.
-pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let variant = Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?;
-    let cfg = ModelConfig::preset(variant);
-    let defaults = Settings::defaults(variant);
-    let frames = a.frames.unwrap_or(defaults.frames);
-    let (h, w) = match &a.size {
+fn parse_size(size: &Option<String>, defaults: &Settings) -> anyhow::Result<(usize, usize)> {
+    let (h, w) = match size {
         Some(s) => {
             let (h, w) = s.split_once(['x', 'X']).context("--size is HxW, e.g. 320x512")?;
             (h.trim().parse::<usize>()?, w.trim().parse::<usize>()?)
@@ -89,103 +114,260 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     if h % 64 != 0 || w % 64 != 0 || h == 0 || w == 0 {
         bail!("--size must be positive multiples of 64 pixels (got {h}x{w})");
     }
-    let device = a.backend.device();
-    eprintln!("building DynamiCrafter {} with random weights on {}", variant.name(), a.backend);
-    let t0 = Instant::now();
-    let expected = DynamiCrafter::expected_keys(&cfg);
-    let source = RandomSource::new(&expected, 7, 0.02);
-    let model = DynamiCrafter::load(&source, &cfg, &device, DType::F32)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let (lh, lw) = (h / 8, w / 8);
-    let d = cfg.unet.context_dim;
+    Ok((h, w))
+}
+
+fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
+    if s.eq_ignore_ascii_case("both") {
+        return Ok(vec![Precision::F32, Precision::F16]);
+    }
+    Ok(vec![s.parse::<Precision>().map_err(anyhow::Error::msg)?])
+}
+
+/// Bytes of the weights under `prefixes` in `dtype`.
+fn resident(cfg: &ModelConfig, prefixes: &[&str], dtype: DType) -> u64 {
+    DynamiCrafter::expected_keys(cfg)
+        .iter()
+        .filter(|e| e.used && prefixes.iter().any(|p| e.name.starts_with(p)))
+        .map(|e| e.shape.iter().product::<usize>() as u64 * dtype.size() as u64)
+        .sum()
+}
+
+struct Shape {
+    frames: usize,
+    h: usize,
+    w: usize,
+}
+
+/// Runs the chosen stages on one loaded model.
+fn stages_of(
+    rt: &Runtime,
+    a: &BenchArgs,
+    shape: &Shape,
+    wanted: &[String],
+    p: &'static str,
+) -> anyhow::Result<Vec<Row>> {
+    let m = &rt.model;
+    let (dev, enc) = (m.device(), m.encoder_device());
+    let exec = rt.execution();
+    let (frames, lh, lw) = (shape.frames, shape.h / 8, shape.w / 8);
+    let d = m.config.unet.context_dim;
     let ctx_len = 77 + 16 * frames;
-    let reps = a.steps;
+    let (warm, reps) = (a.warmup, a.steps);
     let mut rows = Vec::new();
+    let mut rec = |stage: &str, (seconds, peak): (f64, Option<u64>)| {
+        let gb = peak.map_or(String::from("-"), |b| format!("{:.2} GB", b as f64 / 1e9));
+        eprintln!("  [{p}] {stage}: {seconds:.3} s, device reserved {gb}");
+        rows.push(Row { stage: stage.to_owned(), precision: p, seconds, peak_reserved: peak });
+    };
+    let want = |s: &str| wanted.iter().any(|w| w == s);
 
     let n = 2048;
-    let ma = Tensor::<2>::random([n, n], Distribution::Default, &device);
-    let mb = Tensor::<2>::random([n, n], Distribution::Default, &device);
-    let base = time(&device, a.warmup, reps, || {
-        let _ = ma.clone().matmul(mb.clone());
-    })?;
-    record(&mut rows, format!("baseline: matmul {n}x{n} f32"), base);
+    let ma = Tensor::<2>::random([n, n], Distribution::Default, &dev).cast(m.dtype());
+    let mb = Tensor::<2>::random([n, n], Distribution::Default, &dev).cast(m.dtype());
+    rec("baseline: matmul 2048²", measure(&dev, warm, reps, || drop(ma.clone().matmul(mb.clone())))?);
+    drop((ma, mb));
 
-    let ids = vec![vec![49406i64, 320, 1215, 49407]; 1];
-    let ids: Vec<Vec<i64>> = ids
-        .into_iter()
-        .map(|mut v| {
-            v.resize(77, 0);
-            v
-        })
-        .collect();
-    let secs = time(&device, a.warmup, reps, || {
-        let _ = model.text.encode_ids(&ids);
-    })?;
-    record(&mut rows, "text encoder (1 prompt)", secs);
-    let img224 = Tensor::<4>::random([1, 3, 224, 224], Distribution::Default, &device);
-    let secs = time(&device, a.warmup, reps, || {
-        let _ = model.resampler.forward(model.vision.forward(img224.clone()));
-    })?;
-    record(&mut rows, "image encoder + resampler", secs);
-    let frame = Tensor::<4>::random([1, 3, h, w], Distribution::Default, &device);
-    let secs = time(&device, a.warmup, reps, || {
-        let _ = model.vae.encode(frame.clone());
-    })?;
-    record(&mut rows, "VAE encode (1 frame)", secs);
-    let x = Tensor::<5>::random([1, 8, frames, lh, lw], Distribution::Default, &device);
-    let ctx = Tensor::<3>::random([1, ctx_len, d], Distribution::Default, &device);
-    let mut unet_err = None;
-    let unet_s = time(&device, a.warmup, reps, || {
-        if let Err(e) = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default()) {
-            unet_err = Some(e);
-        }
-    })?;
-    if let Some(e) = unet_err {
+    if want("text") {
+        let mut ids = vec![49406i64, 320, 1215, 49407];
+        ids.resize(77, 0);
+        rec("text encoder (1 prompt)", measure(&enc, warm, reps, || drop(m.text.encode_ids(&[ids.clone()])))?);
+    }
+    if want("image") {
+        let img = Tensor::<4>::random([1, 3, 224, 224], Distribution::Default, &enc);
+        let mut run = || {
+            let tokens = m.vision.forward(img.clone());
+            crate::pipeline::conditioning::settle(&enc);
+            drop(m.resampler.forward(tokens));
+        };
+        rec("image encoder + Resampler", measure(&enc, warm, reps, &mut run)?);
+    }
+    if want("vae-encode") {
+        let frame = Tensor::<4>::random([1, 3, shape.h, shape.w], Distribution::Default, &enc);
+        rec("VAE encode (1 frame)", measure(&enc, warm, reps, || drop(m.vae.encode(frame.clone())))?);
+    }
+    let x = Tensor::<5>::random([1, 8, frames, lh, lw], Distribution::Default, &dev);
+    let ctx = Tensor::<3>::random([1, ctx_len, d], Distribution::Default, &dev);
+    let mut failure = None;
+    if want("unet") {
+        let r = measure(&dev, warm, reps, || {
+            if let Err(e) = m.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), exec.call) {
+                failure = Some(e);
+            }
+        })?;
+        rec(&format!("UNet call ({frames}×{lh}×{lw} latent)"), r);
+    }
+    if want("cfg-step") {
+        // The guidance branches exactly as the sampler runs them under this plan.
+        let r = measure(&dev, warm, reps, || {
+            let outs = if exec.batch_cfg {
+                let xb = Tensor::cat(vec![x.clone(), x.clone()], 0);
+                let cb = Tensor::cat(vec![ctx.clone(), ctx.clone()], 0);
+                m.unet
+                    .forward(xb, &[500, 500], cb, Some(&[24, 24]), exec.call)
+                    .map(|o| vec![o.clone().narrow(0, 0, 1), o.narrow(0, 1, 1)])
+            } else {
+                (0..2).map(|_| m.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), exec.call)).collect()
+            };
+            match outs {
+                Ok(o) if o.len() == 2 => drop(o[1].clone() + (o[0].clone() - o[1].clone()) * 7.5),
+                Ok(_) => {}
+                Err(e) => failure = Some(e),
+            }
+        })?;
+        let how = if exec.batch_cfg { "batched" } else { "2 calls" };
+        rec(&format!("CFG step ({how})"), r);
+    }
+    if let Some(e) = failure {
         bail!(e);
     }
-    record(&mut rows, format!("UNet call ({frames}x{lh}x{lw} latent)"), unet_s);
-    let secs = time(&device, a.warmup, reps, || {
-        let a = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
-        let b = model.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), BranchWeights::default());
-        if let (Ok(a), Ok(b)) = (a, b) {
-            let _ = b.clone() + (a - b) * 7.5;
-        }
-    })?;
-    record(&mut rows, "DDIM step with CFG (2 UNet calls)", secs);
-    let z = Tensor::<4>::random([1, 4, lh, lw], Distribution::Default, &device);
-    let secs = time(&device, a.warmup, reps, || {
-        let _ = model.vae.decode(z.clone());
-    })?;
-    record(&mut rows, "VAE decode (1 frame)", secs);
+    if want("decode") {
+        let z = Tensor::<4>::random([1, 4, lh, lw], Distribution::Default, &dev);
+        rec("VAE decode (1 frame)", measure(&dev, warm, reps, || drop(m.vae.decode(z.clone())))?);
+    }
+    Ok(rows)
+}
 
-    println!(
-        "bench: DynamiCrafter {} on {}, {frames} frames at {h}x{w}, {reps} timed reps after {} warm-up",
-        variant.name(),
-        a.backend,
-        a.warmup
-    );
-    println!("model build + upload of random weights: {load_s:.1} s");
-    println!("{:<40} {:>12} {:>14}", "stage", "seconds", "x baseline");
-    for r in &rows {
-        println!("{:<40} {:>12.4} {:>14.1}", r.name, r.seconds, r.seconds / base);
+/// Runs the benchmark and prints the table.
+pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let variant = Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?;
+    let cfg = ModelConfig::preset(variant);
+    let defaults = Settings::defaults(variant);
+    let frames = a.frames.unwrap_or(defaults.frames);
+    let (h, w) = parse_size(&a.size, &defaults)?;
+    let wanted: Vec<String> = a.stages.clone().unwrap_or_else(|| STAGES.iter().map(|s| (*s).to_owned()).collect());
+    if let Some(bad) = wanted.iter().find(|s| !STAGES.contains(&s.as_str()) && *s != "load") {
+        bail!("unknown stage `{bad}` (choose from {}, or `load` for loading only)", STAGES.join(", "));
     }
-    let step = rows.iter().find(|r| r.name.starts_with("DDIM step")).map_or(0.0, |r| r.seconds);
-    println!("{:<40} {:>12.1}", "estimated 50-step CFG run (s)", 50.0 * step);
-    if let Some(u) = device.memory_pool_usage() {
-        println!(
-            "device memory: {:.2} GB in use, {:.2} GB reserved",
-            u.bytes_in_use as f64 / 1e9,
-            u.bytes_reserved as f64 / 1e9
-        );
+    let random = RandomSource::new(&DynamiCrafter::expected_keys(&cfg), 7, 0.02);
+    let file = a.model.as_deref().map(open_checkpoint).transpose()?;
+    let source: &dyn TensorSource = match &file {
+        Some(f) => f,
+        None => &random,
+    };
+    let shape = Shape { frames, h, w };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut resident_rows = Vec::new();
+    let mut loaded = Vec::new();
+    for precision in precisions(&a.precision)? {
+        let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
+        let dtype = run.dtype()?;
+        let p = dtype_name(dtype);
+        let from = a.model.as_ref().map_or("random weights".to_owned(), |m| m.display().to_string());
+        eprintln!("building DynamiCrafter {} from {from}: {p} on {}", variant.name(), a.backend);
+        let t0 = Instant::now();
+        let rt = runtime::load(source, &cfg, run, frames, h, w)?;
+        let load_s = t0.elapsed().as_secs_f64();
+        if let Some(rss) = peak_rss() {
+            eprintln!("  peak process memory (RSS) after loading: {:.2} GB", rss as f64 / 1e9);
+        }
+        let dev = rt.model.device();
+        sync(&dev)?;
+        let after_load = dev.memory_pool_usage().map(|u| u.bytes_in_use);
+        eprintln!("  loaded in {load_s:.1} s ({})", run.describe(&rt.plan));
+        let enc_dtype = if rt.plan.encoders_on_host { DType::F32 } else { dtype };
+        resident_rows.push((
+            p,
+            [
+                ("UNet", resident(&cfg, &[prefix::UNET], dtype)),
+                ("text tower", resident(&cfg, &[prefix::TEXT], enc_dtype)),
+                ("image tower + Resampler", resident(&cfg, &[prefix::VISION, prefix::RESAMPLER], enc_dtype)),
+                ("VAE (f32)", resident(&cfg, &[prefix::VAE], DType::F32)),
+            ],
+            after_load,
+            rt.plan.encoders_on_host,
+        ));
+        rows.extend(stages_of(&rt, a, &shape, &wanted, p)?);
+        loaded.push((p, load_s));
+        drop(rt);
+        dev.memory_cleanup();
     }
-    if let Some(p) = peak_rss() {
-        println!("peak process memory (RSS): {:.2} GB", p as f64 / 1e9);
+    print_table(a, variant, &shape, &rows);
+    println!();
+    println!("resident weights per component (GB; on the CPU when the plan moves the encoders there):");
+    for (p, comps, after_load, host) in &resident_rows {
+        let list: Vec<String> = comps.iter().map(|(n, b)| format!("{n} {:.2}", *b as f64 / 1e9)).collect();
+        let dev = after_load.map_or(String::from("-"), |b| format!("{:.2}", b as f64 / 1e9));
+        let where_ = if *host { " (encoders on the CPU)" } else { "" };
+        println!("  {p}: {}; device in use after load {dev}{where_}", list.join(", "));
+    }
+    for (p, s) in &loaded {
+        println!("  {p}: model load + upload {s:.1} s");
+    }
+    if let Some(rss) = peak_rss() {
+        println!("peak process memory (RSS): {:.2} GB", rss as f64 / 1e9);
     }
     if let Some(path) = &a.json {
-        let obj: serde_json::Map<String, serde_json::Value> =
-            rows.iter().map(|r| (r.name.clone(), r.seconds.into())).collect();
+        let obj = serde_json::json!({
+            "preset": variant.name(), "backend": a.backend.to_string(), "memory": a.memory.to_string(),
+            "frames": frames, "height": h, "width": w, "rows": rows,
+        });
         std::fs::write(path, serde_json::to_string_pretty(&obj)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(a: &BenchArgs, variant: Variant, shape: &Shape, rows: &[Row]) {
+    println!(
+        "bench: DynamiCrafter {} on {}, memory {}, {} frames at {}x{}, {} timed reps after {} warm-up",
+        variant.name(),
+        a.backend,
+        a.memory,
+        shape.frames,
+        shape.h,
+        shape.w,
+        a.steps,
+        a.warmup
+    );
+    let precs: Vec<&str> = rows.iter().fold(Vec::new(), |mut v, r| {
+        if !v.contains(&r.precision) {
+            v.push(r.precision);
+        }
+        v
+    });
+    let mut header = format!("{:<34}", "stage");
+    for p in &precs {
+        header.push_str(&format!(" {:>10} {:>9} {:>10}", format!("{p} s"), "x base", format!("{p} peak")));
+    }
+    if precs.len() == 2 {
+        header.push_str(&format!(" {:>10}", format!("{}/{}", precs[1], precs[0])));
+    }
+    println!("{header}");
+    let stages: Vec<&str> = rows.iter().fold(Vec::new(), |mut v, r| {
+        if !v.contains(&r.stage.as_str()) {
+            v.push(r.stage.as_str());
+        }
+        v
+    });
+    let find = |s: &str, p: &str| rows.iter().find(|r| r.stage == s && r.precision == p);
+    for s in &stages {
+        let mut line = format!("{s:<34}");
+        for p in &precs {
+            let base = find(stages[0], p).map_or(f64::NAN, |r| r.seconds);
+            match find(s, p) {
+                Some(r) => {
+                    let peak = r.peak_reserved.map_or(String::from("-"), |b| format!("{:.2} GB", b as f64 / 1e9));
+                    line.push_str(&format!(" {:>10.4} {:>9.1} {:>10}", r.seconds, r.seconds / base, peak));
+                }
+                None => line.push_str(&format!(" {:>10} {:>9} {:>10}", "-", "-", "-")),
+            }
+        }
+        if precs.len() == 2 {
+            if let (Some(x), Some(y)) = (find(s, precs[0]), find(s, precs[1])) {
+                line.push_str(&format!(" {:>10.2}", y.seconds / x.seconds));
+            }
+        }
+        println!("{line}");
+    }
+    for p in &precs {
+        if let Some(step) = rows.iter().find(|r| r.precision == *p && r.stage.starts_with("CFG step")) {
+            let peak = rows.iter().filter(|r| r.precision == *p).filter_map(|r| r.peak_reserved).max();
+            let peak = peak.map_or(String::from("-"), |b| format!("{:.2} GB", b as f64 / 1e9));
+            println!(
+                "{p}: estimated 50-step CFG run {:.1} s; peak device memory over the stages {peak}",
+                50.0 * step.seconds
+            );
+        }
+    }
 }

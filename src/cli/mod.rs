@@ -8,12 +8,13 @@ pub mod inspect;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::device::Backend;
+use crate::parity::ParityOptions;
 
-/// `parity <FIXTURE_DIR> [--backend cpu|wgpu]`: exits non-zero on any failure.
-pub fn parity(dir: &Path, backend: Backend) -> anyhow::Result<ExitCode> {
+/// `parity <FIXTURE_DIR> [--backend cpu|wgpu] [--precision …] [--memory …]`: exits non-zero
+/// on any failure.
+pub fn parity(dir: &Path, opts: ParityOptions) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let summary = crate::parity::run(dir, backend, &mut out)?;
+    let summary = crate::parity::run(dir, opts, &mut out)?;
     Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -1,12 +1,11 @@
 //! OpenCLIP towers: the text encoder (penultimate layer + `ln_final`, spec §2.1) and the
 //! image encoder (raw last-block tokens, spec §2.2).
 
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use crate::model::config::{ClipTextConfig, ClipVisionConfig};
-use crate::model::nn::{LayerNorm, Linear, gelu, multi_head_attention};
+use crate::model::nn::{LayerNorm, Linear, conv2d_acc, gelu, multi_head_attention};
 use crate::weights::vars::Vars;
 
 /// open_clip LayerNorm epsilon (fixtures README §1.3 `resolved.norm_eps`).
@@ -39,7 +38,7 @@ impl PackedAttention {
         let q = qkv.clone().narrow(2, 0, w);
         let k = qkv.clone().narrow(2, w, w);
         let v = qkv.narrow(2, 2 * w, w);
-        self.out_proj.forward(multi_head_attention(q, k, v, self.heads, None, causal))
+        self.out_proj.forward(multi_head_attention(q, k, v, self.heads, causal))
     }
 }
 
@@ -129,7 +128,8 @@ impl ClipTextEncoder {
         }
     }
 
-    /// Encodes token ids (as made by the tokenizer) into the UNet's text context.
+    /// Encodes token ids (as made by the tokenizer) into the UNet's text context,
+    /// computing in the dtype of the weights and returning f32.
     ///
     /// # Shapes
     /// - tokens: `[b, 77]` → `[b, 77, width]`
@@ -142,7 +142,7 @@ impl ClipTextEncoder {
         for block in &self.blocks {
             x = block.forward(x, true);
         }
-        self.ln_final.forward(x)
+        self.ln_final.forward(x).cast(DType::F32)
     }
 
     /// Uploads token ids and encodes them.
@@ -201,13 +201,16 @@ impl ClipVisionEncoder {
         }
     }
 
+    /// Computes in the dtype of the weights; returns f32.
+    ///
     /// # Shapes
     /// - x: `[b, 3, 224, 224]` (CLIP-normalised, see `clip_preprocess`) → `[b, 257, width]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
         let b = x.dims()[0];
         let w = self.cfg.width;
         let p = self.cfg.patch_size;
-        let patches = conv2d(x, self.conv1.clone(), None, ConvOptions::new([p, p], [0, 0], [1, 1], 1)); // [b, w, g, g]
+        let x = x.cast(self.conv1.dtype());
+        let patches = conv2d_acc(x, &self.conv1, None, ConvOptions::new([p, p], [0, 0], [1, 1], 1)); // [b, w, g, g]
         let n = patches.dims()[2] * patches.dims()[3];
         let tokens = patches.reshape([b, w, n]).swap_dims(1, 2); // [b, n, w]
         let cls = self.class_embedding.clone().reshape([1, 1, w]).repeat_dim(0, b); // [b, 1, w]
@@ -216,6 +219,6 @@ impl ClipVisionEncoder {
         for block in &self.blocks {
             x = block.forward(x, false);
         }
-        x
+        x.cast(DType::F32)
     }
 }

@@ -80,6 +80,37 @@ pub mod prefix {
     pub const RESAMPLER: &str = "image_proj_model";
 }
 
+/// Where each component lives and in which precision (README, "Memory plan").
+///
+/// The UNet runs on `device` in `dtype`; the VAE decoder on `device` in f32; the
+/// components that run once per generation (text tower, image tower and Resampler, VAE
+/// encoder) on `encoders` in `encoder_dtype` (the VAE encoder always f32).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub device: Device,
+    pub dtype: DType,
+    pub encoders: Device,
+    pub encoder_dtype: DType,
+}
+
+impl Placement {
+    /// Everything on one device, the encoders in the UNet's dtype.
+    pub fn single(device: &Device, dtype: DType) -> Self {
+        Self { device: device.clone(), dtype, encoders: device.clone(), encoder_dtype: dtype }
+    }
+
+    /// The UNet and decoder on `device`, the encoders on the CPU backend in f32: they
+    /// occupy no device memory and stay reference-exact.
+    pub fn encoders_on_host(device: &Device, dtype: DType) -> Self {
+        Self { device: device.clone(), dtype, encoders: Device::flex(), encoder_dtype: DType::F32 }
+    }
+
+    /// Whether the encoders run on another device than the UNet.
+    pub fn split(&self) -> bool {
+        self.encoders != self.device
+    }
+}
+
 /// The whole model, loaded.
 #[derive(Debug, Clone)]
 pub struct DynamiCrafter {
@@ -126,17 +157,41 @@ impl fmt::Display for DynamiCrafter {
     }
 }
 
+/// The loading passes of one model: one per (device, dtype) of a [`Placement`]. A dry run
+/// uses one context for all.
+struct Passes<'c, 's> {
+    unet: Vars<'c, 's>,
+    decoder: Vars<'c, 's>,
+    encoders: Vars<'c, 's>,
+    vae_encoder: Vars<'c, 's>,
+}
+
 impl DynamiCrafter {
-    fn build(root: &Vars, cfg: &ModelConfig) -> Self {
+    fn build(p: &Passes, cfg: &ModelConfig) -> Self {
         Self {
             config: cfg.clone(),
-            unet: UNet::load(&root.pp(prefix::UNET), &cfg.unet),
-            vae: Autoencoder::load(&root.pp(prefix::VAE), &cfg.vae),
-            text: ClipTextEncoder::load(&root.pp(prefix::TEXT), &cfg.text),
-            vision: ClipVisionEncoder::load(&root.pp(prefix::VISION), &cfg.vision, &cfg.text),
-            resampler: Resampler::load(&root.pp(prefix::RESAMPLER), &cfg.resampler),
-            schedule: StoredSchedule::load(root, cfg),
+            unet: UNet::load(&p.unet.pp(prefix::UNET), &cfg.unet),
+            vae: Autoencoder::load(&p.vae_encoder.pp(prefix::VAE), &p.decoder.pp(prefix::VAE), &cfg.vae),
+            text: ClipTextEncoder::load(&p.encoders.pp(prefix::TEXT), &cfg.text),
+            vision: ClipVisionEncoder::load(&p.encoders.pp(prefix::VISION), &cfg.vision, &cfg.text),
+            resampler: Resampler::load(&p.encoders.pp(prefix::RESAMPLER), &cfg.resampler),
+            schedule: StoredSchedule::load(&p.unet, cfg),
         }
+    }
+
+    /// The dtype the UNet computes in.
+    pub fn dtype(&self) -> DType {
+        self.unet.dtype()
+    }
+
+    /// The device the UNet runs on.
+    pub fn device(&self) -> Device {
+        self.unet.device()
+    }
+
+    /// The device the encoders run on.
+    pub fn encoder_device(&self) -> Device {
+        self.vae.encoder_device()
     }
 
     /// Every tensor (name and checkpoint shape) the model of `cfg` expects, without
@@ -145,26 +200,52 @@ impl DynamiCrafter {
         let empty = MemorySource::new();
         let device = Device::flex();
         let ctx = LoadContext::new(&empty, &device, DType::F32, LoadMode::DryRun);
-        let _ = Self::build(&ctx.root(), cfg);
+        let r = ctx.root();
+        let passes = Passes { unet: r.clone(), decoder: r.clone(), encoders: r.clone(), vae_encoder: r };
+        let _ = Self::build(&passes, cfg);
         ctx.expected()
     }
 
-    /// Loads strictly: every missing, unexpected or wrongly shaped tensor is reported by
-    /// name before any tensor is created.
+    /// Loads strictly onto one device in one dtype (the VAE always in f32): every missing,
+    /// unexpected or wrongly shaped tensor is reported by name before any tensor is created.
     pub fn load(
         source: &dyn TensorSource,
         cfg: &ModelConfig,
         device: &Device,
         dtype: DType,
     ) -> Result<Self, ModelLoadError> {
+        Self::load_placed(source, cfg, &Placement::single(device, dtype))
+    }
+
+    /// Loads strictly with each component where `placement` puts it. Tensors are read,
+    /// converted and uploaded one at a time: an fp32 checkpoint loaded in f16 never exists
+    /// twice in memory, and an f16 file is handed to the device as it is stored.
+    pub fn load_placed(
+        source: &dyn TensorSource,
+        cfg: &ModelConfig,
+        placement: &Placement,
+    ) -> Result<Self, ModelLoadError> {
         let expected = Self::expected_keys(cfg);
         let problems = check_keys(&expected, source, &[""]);
         if !problems.is_empty() {
             return Err(ModelLoadError::Keys(problems));
         }
-        let ctx = LoadContext::new(source, device, dtype, LoadMode::Load);
-        let model = Self::build(&ctx.root(), cfg);
-        ctx.finish()?;
+        let p = placement;
+        let unet = LoadContext::new(source, &p.device, p.dtype, LoadMode::Load);
+        let decoder = LoadContext::new(source, &p.device, DType::F32, LoadMode::Load);
+        let encoders = LoadContext::new(source, &p.encoders, p.encoder_dtype, LoadMode::Load);
+        let vae_encoder = LoadContext::new(source, &p.encoders, DType::F32, LoadMode::Load);
+        let passes = Passes {
+            unet: unet.root(),
+            decoder: decoder.root(),
+            encoders: encoders.root(),
+            vae_encoder: vae_encoder.root(),
+        };
+        let model = Self::build(&passes, cfg);
+        drop(passes);
+        for ctx in [unet, decoder, encoders, vae_encoder] {
+            ctx.finish()?;
+        }
         Ok(model)
     }
 }

@@ -2,11 +2,16 @@
 //!
 //! Each layer holds plain tensors in burn's layout (linear weights `[in, out]`), is built
 //! from a [`Vars`] path, and documents its shapes on `forward`.
+//!
+//! Mixed precision: a layer computes in the dtype of its weights (f16 or f32). The
+//! statistics f16 cannot hold (LayerNorm and GroupNorm mean and variance over thousands of
+//! values) are computed in f32 and the normalised values cast back; softmax accumulation
+//! happens in f32 inside burn's attention kernels.
 
-use burn::tensor::Tensor;
 use burn::tensor::activation;
-use burn::tensor::module::{attention, conv2d, linear};
+use burn::tensor::module::{attention, conv2d, conv3d, linear};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
+use burn::tensor::{DType, Tensor};
 
 use crate::weights::vars::Vars;
 
@@ -56,8 +61,10 @@ impl LayerNorm {
     /// # Shapes
     /// - x: `[..., dim]` → `[..., dim]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let dtype = x.dtype();
+        let x = x.cast(DType::F32);
         let (var, mean) = x.clone().var_mean_bias(D - 1);
-        let x = (x - mean) / (var + self.eps).sqrt();
+        let x = ((x - mean) / (var + self.eps).sqrt()).cast(dtype);
         x * self.weight.clone().unsqueeze::<D>() + self.bias.clone().unsqueeze::<D>()
     }
 }
@@ -88,9 +95,10 @@ impl GroupNorm {
         let (n, c) = (dims[0], dims[1]);
         let rest: usize = dims[2..].iter().product();
         let g = self.groups;
-        let grouped = x.reshape([n, g, (c / g) * rest]); // [n, g, c/g · rest]
+        let dtype = x.dtype();
+        let grouped = x.reshape([n, g, (c / g) * rest]).cast(DType::F32); // [n, g, c/g · rest]
         let (var, mean) = grouped.clone().var_mean_bias(2);
-        let normed = (grouped - mean) / (var + self.eps).sqrt();
+        let normed = ((grouped - mean) / (var + self.eps).sqrt()).cast(dtype);
         let normed = normed.reshape([n, c, rest]); // [n, c, rest]
         let w = self.weight.clone().reshape([1, c, 1]);
         let b = self.bias.clone().reshape([1, c, 1]);
@@ -124,39 +132,110 @@ impl Conv2d {
     /// - x: `[n, in, h, w]` → `[n, out, h', w']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let opts = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], 1);
-        conv2d(x, self.weight.clone(), self.bias.clone(), opts)
+        conv2d_acc(x, &self.weight, self.bias.as_ref(), opts)
     }
+}
+
+/// Compute dtype of a convolution over `x`: f32 when `x` is f16.
+///
+/// burn's direct convolution kernel on the WGSL path (no cooperative matrices) accumulates
+/// in the input dtype: measured on lavapipe, an f16 3×3 conv over 64 channels (576 terms)
+/// is off by 3.5e-3 from the same f16 values accumulated in f32 (f16 matmul: 2e-4), and the
+/// UNet's deepest convs sum 11,520 terms. So f16 convs run on f32 copies of their input and
+/// weights (resident weights stay f16; the copy lives for one call) and return f16.
+fn conv_dtype<const D: usize>(x: &Tensor<D>) -> DType {
+    if x.dtype() == DType::F16 { DType::F32 } else { x.dtype() }
+}
+
+/// `conv2d` with f32 accumulation in f16 (see [`conv_dtype`]).
+///
+/// # Shapes
+/// - x: `[n, in, h, w]`, weight `[out, in, kh, kw]` → `[n, out, h', w']`
+pub fn conv2d_acc(x: Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>, opts: ConvOptions<2>) -> Tensor<4> {
+    let (dtype, acc) = (x.dtype(), conv_dtype(&x));
+    let y = conv2d(x.cast(acc), weight.clone().cast(acc), bias.map(|b| b.clone().cast(acc)), opts);
+    y.cast(dtype)
+}
+
+/// `conv3d` with f32 accumulation in f16 (see [`accumulate_f32`]).
+///
+/// # Shapes
+/// - x: `[n, in, t, h, w]`, weight `[out, in, kt, kh, kw]` → `[n, out, t', h', w']`
+pub fn conv3d_acc(x: Tensor<5>, weight: &Tensor<5>, bias: &Tensor<1>, opts: ConvOptions<3>) -> Tensor<5> {
+    let (dtype, acc) = (x.dtype(), conv_dtype(&x));
+    let y = conv3d(x.cast(acc), weight.clone().cast(acc), Some(bias.clone().cast(acc)), opts);
+    y.cast(dtype)
 }
 
 /// Multi-head scaled dot-product attention on packed `[b, l, heads·d]` projections.
 ///
 /// Runs through burn's fused attention (flash kernels on wgpu with autotune), which does
 /// not materialise the `[l_q, l_k]` score matrix where the backend has a kernel for it.
+/// `scale` stays `None` (1/√d): any explicit scale sends burn to the unfused path.
 ///
 /// # Shapes
 /// - q: `[b, lq, heads·d]`, k: `[b, lk, heads·d]`, v: `[b, lk, heads·dv]` → `[b, lq, heads·dv]`
-pub fn multi_head_attention(
+pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
+    multi_head_attention_chunked(q, k, v, heads, causal, None)
+}
+
+/// [`multi_head_attention`] over at most `max_query_rows` query tokens at a time, so that an
+/// unfused fallback never holds more than `[b, heads, max_query_rows, lk]` scores (the
+/// `attention` forward chunking of diffusers). Rows are independent: the result is the same.
+/// Causal attention is never chunked (its mask is relative to the query position).
+///
+/// # Shapes
+/// - as [`multi_head_attention`]
+pub fn multi_head_attention_chunked(
     q: Tensor<3>,
     k: Tensor<3>,
     v: Tensor<3>,
     heads: usize,
-    scale: Option<f64>,
     causal: bool,
+    max_query_rows: Option<usize>,
 ) -> Tensor<3> {
     let [b, lq, hd] = q.dims();
     let lk = k.dims()[1];
     let dv = v.dims()[2] / heads;
     let d = hd / heads;
     let split = |t: Tensor<3>, l: usize, d: usize| t.reshape([b, l, heads, d]).swap_dims(1, 2); // [b, h, l, d]
-    let out = attention(
-        split(q, lq, d),
-        split(k, lk, d),
-        split(v, lk, dv),
-        None,
-        None,
-        AttentionModuleOptions { scale, softcap: None, is_causal: causal },
-    );
+    let (k, v) = (split(k, lk, d), split(v, lk, dv));
+    let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
+    let rows = match max_query_rows {
+        Some(r) if !causal && r > 0 && r < lq => r,
+        _ => lq,
+    };
+    let outs: Vec<Tensor<4>> = (0..lq)
+        .step_by(rows)
+        .map(|start| {
+            let n = rows.min(lq - start);
+            let qc = q.clone().narrow(1, start, n);
+            attention(split(qc, n, d), k.clone(), v.clone(), None, None, opts)
+        })
+        .collect();
+    let out = if outs.len() == 1 { outs.into_iter().next().expect("one chunk") } else { Tensor::cat(outs, 2) };
     out.swap_dims(1, 2).reshape([b, lq, heads * dv])
+}
+
+/// Applies `f` to at most `max_rows` rows of `x` at a time (feed-forward chunking: the
+/// `[rows, inner]` intermediate never exceeds the chunk). `f` must act on rows independently.
+///
+/// # Shapes
+/// - x: `[n, l, c]` → `[n, l, c']`
+pub fn chunk_rows(x: Tensor<3>, max_rows: Option<usize>, f: impl Fn(Tensor<3>) -> Tensor<3>) -> Tensor<3> {
+    let [n, l, c] = x.dims();
+    let total = n * l;
+    match max_rows {
+        Some(r) if r > 0 && r < total => {
+            let flat = x.reshape([1, total, c]); // [1, (n l), c]
+            let outs: Vec<Tensor<3>> =
+                (0..total).step_by(r).map(|s| f(flat.clone().narrow(1, s, r.min(total - s)))).collect();
+            let y = Tensor::cat(outs, 1);
+            let co = y.dims()[2];
+            y.reshape([n, l, co])
+        }
+        _ => f(x),
+    }
 }
 
 /// Exact (erf) GELU, as `torch.nn.GELU()`.
@@ -167,4 +246,49 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// SiLU / swish.
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     activation::silu(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::*;
+
+    fn rel(a: Tensor<3>, b: Tensor<3>) -> f32 {
+        let d = (a - b.clone()).powf_scalar(2.0).sum().sqrt().into_scalar::<f32>();
+        d / b.powf_scalar(2.0).sum().sqrt().into_scalar::<f32>()
+    }
+
+    /// Query chunks of attention equal one piece (rows are independent), within 1e-6.
+    #[test]
+    fn chunked_attention_equals_unchunked() {
+        let device = Device::flex();
+        let r = |l| Tensor::<3>::random([4, l, 64], Distribution::Normal(0.0, 1.0), &device);
+        let (q, k, v) = (r(333), r(93), r(93));
+        let whole = multi_head_attention(q.clone(), k.clone(), v.clone(), 4, false);
+        for rows in [1, 7, 64, 332] {
+            let chunked = multi_head_attention_chunked(q.clone(), k.clone(), v.clone(), 4, false, Some(rows));
+            let e = rel(chunked, whole.clone());
+            assert!(e <= 1e-6, "{rows} rows per chunk: rel_l2 {e:e}");
+        }
+    }
+
+    /// Token chunks of a row-wise function (the GEGLU feed-forward's shape) equal one piece.
+    #[test]
+    fn chunked_rows_equal_unchunked() {
+        let device = Device::flex();
+        let x = Tensor::<3>::random([3, 50, 32], Distribution::Normal(0.0, 1.0), &device);
+        let w1 = Tensor::<2>::random([32, 256], Distribution::Normal(0.0, 0.2), &device);
+        let w2 = Tensor::<2>::random([128, 32], Distribution::Normal(0.0, 0.2), &device);
+        let ff = |x: Tensor<3>| {
+            let h = linear(x, w1.clone(), None);
+            let (a, g) = (h.clone().narrow(2, 0, 128), h.narrow(2, 128, 128));
+            linear(a * gelu(g), w2.clone(), None)
+        };
+        let whole = ff(x.clone());
+        for rows in [1, 16, 149] {
+            let e = rel(chunk_rows(x.clone(), Some(rows), ff), whole.clone());
+            assert!(e <= 1e-6, "{rows} rows per chunk: rel_l2 {e:e}");
+        }
+    }
 }

@@ -45,7 +45,7 @@ impl PerceiverAttention {
         let k = kv.clone().narrow(2, 0, self.inner);
         let v = kv.narrow(2, self.inner, self.inner);
         // (q·s)(k·s)ᵀ with s = d^-1/4 is the usual d^-1/2 scale.
-        self.to_out.forward(multi_head_attention(q, k, v, self.heads, None, false))
+        self.to_out.forward(multi_head_attention(q, k, v, self.heads, false))
     }
 }
 
@@ -102,16 +102,19 @@ impl Resampler {
         }
     }
 
+    /// Computes in the dtype of its weights; returns f32.
+    ///
     /// # Shapes
     /// - x: `[b, 257, embedding_dim]` (CLIP tokens) → `[b, num_queries·video_length, output_dim]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let b = x.dims()[0];
+        let x = x.cast(self.latents.dtype());
         let mut latents = self.latents.clone().repeat_dim(0, b);
         let x = self.proj_in.forward(x);
         for (attn, ff) in &self.layers {
             latents = attn.forward(x.clone(), latents.clone()) + latents;
             latents = ff.forward(latents.clone()) + latents;
         }
-        self.norm_out.forward(self.proj_out.forward(latents))
+        self.norm_out.forward(self.proj_out.forward(latents)).cast(burn::tensor::DType::F32)
     }
 }

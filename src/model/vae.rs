@@ -71,7 +71,7 @@ impl AttnBlock {
         let q = seq(self.q.forward(hn.clone()));
         let k = seq(self.k.forward(hn.clone()));
         let v = seq(self.v.forward(hn));
-        let a = multi_head_attention(q, k, v, 1, None, false); // [n, hw, c]
+        let a = multi_head_attention(q, k, v, 1, false); // [n, hw, c]
         let a = a.swap_dims(1, 2).reshape([n, c, h, w]);
         x + self.proj_out.forward(a)
     }
@@ -253,7 +253,8 @@ impl Posterior {
     }
 }
 
-/// `AutoencoderKL`.
+/// `AutoencoderKL`, in two halves that may live on different devices: the encoder runs
+/// once per generation (conditioning), the decoder after sampling.
 #[derive(Debug, Clone)]
 pub struct Autoencoder {
     encoder: Encoder,
@@ -264,35 +265,45 @@ pub struct Autoencoder {
 }
 
 impl Autoencoder {
-    /// Loads from `vars` = `first_stage_model`.
-    pub fn load(vars: &Vars, cfg: &VaeConfig) -> Self {
+    /// Loads the encoder half from `enc` and the decoder half from `dec`, both at
+    /// `first_stage_model` (two loading passes may place them on two devices).
+    pub fn load(enc: &Vars, dec: &Vars, cfg: &VaeConfig) -> Self {
         let z2 = 2 * cfg.z_channels;
         Self {
-            encoder: Encoder::load(&vars.pp("encoder"), cfg),
-            decoder: Decoder::load(&vars.pp("decoder"), cfg),
-            quant_conv: Conv2d::load(&vars.pp("quant_conv"), z2, 2 * cfg.embed_dim, 1, 1, 0, true),
-            post_quant_conv: Conv2d::load(&vars.pp("post_quant_conv"), cfg.embed_dim, cfg.z_channels, 1, 1, 0, true),
+            encoder: Encoder::load(&enc.pp("encoder"), cfg),
+            decoder: Decoder::load(&dec.pp("decoder"), cfg),
+            quant_conv: Conv2d::load(&enc.pp("quant_conv"), z2, 2 * cfg.embed_dim, 1, 1, 0, true),
+            post_quant_conv: Conv2d::load(&dec.pp("post_quant_conv"), cfg.embed_dim, cfg.z_channels, 1, 1, 0, true),
             embed_dim: cfg.embed_dim,
         }
     }
 
-    /// Encodes pixels in [−1, 1] into the latent posterior (unscaled).
+    /// The device of the encoder half.
+    pub fn encoder_device(&self) -> burn::tensor::Device {
+        self.quant_conv.weight.device()
+    }
+
+    /// Encodes pixels in [−1, 1] into the latent posterior (unscaled), in the encoder's
+    /// dtype; the posterior is f32.
     ///
     /// # Shapes
     /// - x: `[n, 3, H, W]` → mean, logvar `[n, embed_dim, H/8, W/8]`
     pub fn encode(&self, x: Tensor<4>) -> Posterior {
-        let moments = self.quant_conv.forward(self.encoder.forward(x));
+        let x = x.cast(self.quant_conv.weight.dtype());
+        let moments = self.quant_conv.forward(self.encoder.forward(x)).cast(burn::tensor::DType::F32);
         let e = self.embed_dim;
         let mean = moments.clone().narrow(1, 0, e);
         let logvar = moments.narrow(1, e, e).clamp(-30.0, 20.0);
         Posterior { mean, logvar }
     }
 
-    /// Decodes an unscaled latent (the caller divides by `scale_factor`).
+    /// Decodes an unscaled latent (the caller divides by `scale_factor`) in the decoder's
+    /// dtype, returning f32.
     ///
     /// # Shapes
     /// - z: `[n, embed_dim, h, w]` → `[n, 3, 8h, 8w]`, not clamped
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        self.decoder.forward(self.post_quant_conv.forward(z))
+        let z = z.cast(self.post_quant_conv.weight.dtype());
+        self.decoder.forward(self.post_quant_conv.forward(z)).cast(burn::tensor::DType::F32)
     }
 }

@@ -24,6 +24,9 @@ pub enum FixtureError {
     Config(#[from] crate::model::config::ConfigError),
     #[error("cases.json: {0}")]
     Cases(String),
+    /// The backend cannot run the requested precision or plan.
+    #[error("{0}")]
+    Runtime(String),
 }
 
 /// A loaded fixture directory.

@@ -85,9 +85,9 @@ fn tokenizer(r: &Runner, case: &Value) -> Res {
 
 fn text(r: &Runner, case: &Value) -> Res {
     let m = r.model()?;
-    let tokens = r.fx.int_tensor::<2>("text.tokens", &r.device).map_err(|e| e.to_string())?;
+    let tokens = r.fx.int_tensor::<2>("text.tokens", &r.encoder_device()?).map_err(|e| e.to_string())?;
     let out = host(m.text.forward(tokens))?;
-    Ok(vec![compare(r, "text.out", &out, tol(case, "rel_l2", 1e-4))?])
+    Ok(vec![compare(r, "text.out", &out, r.stage_bound(tol(case, "rel_l2", 1e-4)))?])
 }
 
 /// The fixture's input image `file`, prepared at `h`×`w` as the reference CLI does.
@@ -118,8 +118,8 @@ fn prep(r: &Runner, case: &Value) -> Res {
     Ok(checks)
 }
 
-fn to_tensor4(t: &ImageTensor, r: &Runner) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(t.data.clone(), [1, t.channels, t.height, t.width]), &r.device)
+fn to_tensor4(t: &ImageTensor, device: &burn::tensor::Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(t.data.clone(), [1, t.channels, t.height, t.width]), device)
 }
 
 fn golden_image(r: &Runner, name: &str) -> Result<ImageTensor, String> {
@@ -138,11 +138,13 @@ fn clip(r: &Runner, case: &Value) -> Res {
     let mut checks = vec![compare(r, "clip.prep", &prep.data, t)?];
     // The encoder is checked on the golden preprocessed input, so stages stay separate.
     let gprep = golden_image(r, "clip.prep")?;
-    checks.push(compare(r, "clip.out", &host(m.vision.forward(to_tensor4(&gprep, r)))?, t)?);
+    let enc = r.encoder_device()?;
+    let tm = r.stage_bound(t);
+    checks.push(compare(r, "clip.out", &host(m.vision.forward(to_tensor4(&gprep, &enc)))?, tm)?);
     let zeros =
         ImageTensor { channels: 3, height: input.height, width: input.width, data: vec![0.0; input.data.len()] };
     let zprep = clip_preprocess(&zeros).map_err(|e| e.to_string())?;
-    checks.push(compare(r, "clip.zero_out", &host(m.vision.forward(to_tensor4(&zprep, r)))?, t)?);
+    checks.push(compare(r, "clip.zero_out", &host(m.vision.forward(to_tensor4(&zprep, &enc)))?, tm)?);
     Ok(checks)
 }
 
@@ -170,10 +172,11 @@ fn clipprep(r: &Runner, case: &Value) -> Res {
 }
 
 fn resampler(r: &Runner, case: &Value) -> Res {
-    let t = tol(case, "rel_l2", 1e-4);
+    let t = r.stage_bound(tol(case, "rel_l2", 1e-4));
     let m = r.model()?;
-    let x = r.fx.tensor::<3>("resampler.in", &r.device).map_err(|e| e.to_string())?;
-    let z = r.fx.tensor::<3>("clip.zero_out", &r.device).map_err(|e| e.to_string())?;
+    let enc = r.encoder_device()?;
+    let x = r.fx.tensor::<3>("resampler.in", &enc).map_err(|e| e.to_string())?;
+    let z = r.fx.tensor::<3>("clip.zero_out", &enc).map_err(|e| e.to_string())?;
     Ok(vec![
         compare(r, "resampler.out", &host(m.resampler.forward(x))?, t)?,
         compare(r, "resampler.zero_out", &host(m.resampler.forward(z))?, t)?,
@@ -184,8 +187,10 @@ fn vae(r: &Runner, case: &Value) -> Res {
     let t = tol(case, "rel_l2", 1e-4);
     let m = r.model()?;
     let sf = case.get("scale_factor").and_then(Value::as_f64).unwrap_or(m.config.diffusion.scale_factor);
-    let dev = &r.device;
-    let g = |n: &str| r.fx.tensor::<4>(n, dev).map_err(|e| e.to_string());
+    // The VAE runs in f32 whatever the precision: the f32 bounds apply.
+    let enc = r.encoder_device()?;
+    let dev = r.device()?;
+    let g = |n: &str| r.fx.tensor::<4>(n, &enc).map_err(|e| e.to_string());
     let post = m.vae.encode(g("vae.in")?);
     let z = post.sample(g("vae.noise")?) * sf;
     let mut checks = vec![
@@ -198,7 +203,7 @@ fn vae(r: &Runner, case: &Value) -> Res {
         checks.push(compare(r, "vae.mean2", &host(p2.mean)?, t)?);
         checks.push(compare(r, "vae.logvar2", &host(p2.logvar)?, t)?);
     }
-    let dec = m.vae.decode(g("vae.dec_in")? / sf);
+    let dec = m.vae.decode(r.fx.tensor::<4>("vae.dec_in", &dev).map_err(|e| e.to_string())? / sf);
     checks.push(compare(r, "vae.dec_out", &host(dec)?, t)?);
     Ok(checks)
 }
@@ -263,9 +268,9 @@ fn ddim(r: &Runner, name: &str, case: &Value) -> Res {
 }
 
 fn unet(r: &Runner, name: &str, case: &Value) -> Res {
-    let t = tol(case, "rel_l2", 1e-4);
+    let t = r.stage_bound(tol(case, "rel_l2", 1e-4));
     let m = r.model()?;
-    let dev = &r.device;
+    let dev = &r.device()?;
     let x = r.fx.tensor::<5>(&format!("{name}.x"), dev).map_err(|e| e.to_string())?;
     let ctx = r.fx.tensor::<3>(&format!("{name}.context"), dev).map_err(|e| e.to_string())?;
     let ts = r.fx.i64(&format!("{name}.t")).map_err(|e| e.to_string())?.data;
@@ -274,6 +279,7 @@ fn unet(r: &Runner, name: &str, case: &Value) -> Res {
         text: case.get("w_text").and_then(Value::as_f64).unwrap_or(1.0) as f32,
         image: case.get("w_img").and_then(Value::as_f64).unwrap_or(1.0) as f32,
     };
-    let out = m.unet.forward(x, &ts, ctx, Some(&fs), weights).map_err(|e| e.to_string())?;
+    let call = crate::model::unet::attention::CallOptions { weights, ..r.runtime()?.execution().call };
+    let out = m.unet.forward(x, &ts, ctx, Some(&fs), call).map_err(|e| e.to_string())?;
     Ok(vec![compare(r, &format!("{name}.out"), &host(out)?, t)?])
 }

@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::model::DynamiCrafter;
 use crate::model::clip_preprocess::clip_preprocess;
 use crate::model::tokenizer::ClipTokenizer;
+use crate::model::vae::Posterior;
 use crate::pipeline::ddim::Conditioning;
 use crate::pipeline::preprocess::{ImageTensor, PreprocessError};
 use crate::pipeline::rng::NoiseSource;
@@ -76,70 +77,170 @@ pub fn settle(device: &Device) {
     let _ = device.sync();
 }
 
-/// Image context of one prepared frame: CLIP tokens through the Resampler.
+/// Identity of a prepared image: its size and a hash of every value's bits.
+fn image_key(img: &ImageTensor) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (img.channels, img.height, img.width).hash(&mut h);
+    for v in &img.data {
+        v.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Entries kept per kind (a few prompts and images: the artist's recent ones).
+const CACHE_ENTRIES: usize = 6;
+
+/// The encoder results of recent generations, on the UNet's device, reused when only
+/// sampler settings change (seed, CFG, steps, η, fs, attention weights).
+///
+/// The VAE posterior (mean and log-variance) is cached, not the latent: the latent draws
+/// seed-dependent noise, which is re-drawn for every generation exactly as without a cache.
+/// A cached tensor is the very tensor a recomputation would produce, so reuse is
+/// bit-identical. Belongs to one loaded model: drop it with the model.
+#[derive(Debug, Default)]
+pub struct CondCache {
+    text: Vec<(String, Tensor<3>)>,
+    image: Vec<(u64, Tensor<3>)>,
+    posterior: Vec<(u64, Posterior)>,
+    /// Encoder runs saved by the cache since it was made.
+    pub hits: usize,
+    /// Encoder runs the cache could not save.
+    pub misses: usize,
+}
+
+impl CondCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get_or<K: PartialEq + Clone, V: Clone, E>(
+        list: &mut Vec<(K, V)>,
+        key: &K,
+        counts: (&mut usize, &mut usize),
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        if let Some(pos) = list.iter().position(|(k, _)| k == key) {
+            *counts.0 += 1;
+            let entry = list.remove(pos);
+            let v = entry.1.clone();
+            list.push(entry);
+            return Ok(v);
+        }
+        *counts.1 += 1;
+        let v = make()?;
+        if list.len() >= CACHE_ENTRIES {
+            list.remove(0);
+        }
+        list.push((key.clone(), v.clone()));
+        Ok(v)
+    }
+
+    fn text(&mut self, model: &DynamiCrafter, tokenizer: &ClipTokenizer, prompt: &str) -> Tensor<3> {
+        let key = prompt.to_owned();
+        let r: Result<_, std::convert::Infallible> =
+            Self::get_or(&mut self.text, &key, (&mut self.hits, &mut self.misses), || {
+                Ok(text_context(model, tokenizer, prompt))
+            });
+        match r {
+            Ok(t) => t,
+            Err(never) => match never {},
+        }
+    }
+
+    fn image(&mut self, model: &DynamiCrafter, image: &ImageTensor) -> Result<Tensor<3>, PreprocessError> {
+        Self::get_or(&mut self.image, &image_key(image), (&mut self.hits, &mut self.misses), || {
+            image_context(model, image)
+        })
+    }
+
+    fn posterior(&mut self, model: &DynamiCrafter, image: &ImageTensor) -> Posterior {
+        let r: Result<_, std::convert::Infallible> =
+            Self::get_or(&mut self.posterior, &image_key(image), (&mut self.hits, &mut self.misses), || {
+                Ok(encode_posterior(model, image))
+            });
+        match r {
+            Ok(p) => p,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// Image context of one prepared frame: CLIP tokens through the Resampler, run on the
+/// encoders' device and handed to the UNet's device.
 ///
 /// # Shapes
 /// - returns `[1, 16·frames, d]`
-pub fn image_context(
-    model: &DynamiCrafter,
-    image: &ImageTensor,
-    device: &Device,
-) -> Result<Tensor<3>, PreprocessError> {
+pub fn image_context(model: &DynamiCrafter, image: &ImageTensor) -> Result<Tensor<3>, PreprocessError> {
+    let enc = model.encoder_device();
     let prep = clip_preprocess(image)?;
-    let tokens = model.vision.forward(upload(&prep, device));
-    settle(device);
-    Ok(model.resampler.forward(tokens))
+    let tokens = model.vision.forward(upload(&prep, &enc));
+    settle(&enc);
+    let ctx = model.resampler.forward(tokens);
+    settle(&enc);
+    Ok(ctx.to_device(&model.device()))
 }
 
-/// Text context of one prompt.
+/// Text context of one prompt, on the UNet's device.
 ///
 /// # Shapes
 /// - returns `[1, 77, d]`
 pub fn text_context(model: &DynamiCrafter, tokenizer: &ClipTokenizer, prompt: &str) -> Tensor<3> {
-    model.text.encode_ids(&[tokenizer.encode(prompt).to_vec()])
+    let t = model.text.encode_ids(&[tokenizer.encode(prompt).to_vec()]);
+    settle(&model.encoder_device());
+    t.to_device(&model.device())
 }
 
-/// The scaled latent of one frame: `scale_factor · (mean + std · noise)`.
+/// The VAE posterior of one frame, encoded on the encoders' device, on the UNet's device.
+///
+/// # Shapes
+/// - mean, logvar `[1, 4, h, w]`
+pub fn encode_posterior(model: &DynamiCrafter, image: &ImageTensor) -> Posterior {
+    let enc = model.encoder_device();
+    let post = model.vae.encode(upload(image, &enc));
+    settle(&enc);
+    let device = model.device();
+    Posterior { mean: post.mean.to_device(&device), logvar: post.logvar.to_device(&device) }
+}
+
+/// The scaled latent of one frame: `scale_factor · (mean + std · noise)`, with the noise
+/// of frame `k`.
 ///
 /// # Shapes
 /// - returns `[1, 4, h, w]`
-pub fn encode_latent(
-    model: &DynamiCrafter,
-    image: &ImageTensor,
-    k: usize,
-    noise: &mut dyn NoiseSource,
-    device: &Device,
-) -> Tensor<4> {
-    let post = model.vae.encode(upload(image, device));
+pub fn sample_latent(model: &DynamiCrafter, post: &Posterior, k: usize, noise: &mut dyn NoiseSource) -> Tensor<4> {
     let dims = post.mean.dims();
     let n = noise.vae(k, dims.iter().product());
-    let eps = Tensor::from_data(TensorData::new(n, dims), device);
+    let eps = Tensor::from_data(TensorData::new(n, dims), &model.device());
     post.sample(eps) * model.config.diffusion.scale_factor
 }
 
-/// Builds the contexts and the concatenated image latent.
+/// Builds the contexts and the concatenated image latent, reusing what `cache` holds.
 pub fn build(
     model: &DynamiCrafter,
     tokenizer: &ClipTokenizer,
     inp: &CondInputs,
     noise: &mut dyn NoiseSource,
-    device: &Device,
+    cache: &mut CondCache,
 ) -> Result<Conditioning, PreprocessError> {
-    let img_ctx = image_context(model, inp.image, device)?;
-    let text = text_context(model, tokenizer, inp.prompt);
+    let device = model.device();
+    let img_ctx = cache.image(model, inp.image)?;
+    let text = cache.text(model, tokenizer, inp.prompt);
     let cond = Tensor::cat(vec![text, img_ctx.clone()], 1);
     let uncond = match inp.with_uncond {
         true => {
             let zeros = ImageTensor { data: vec![0.0; inp.image.data.len()], ..inp.image.clone() };
-            let zero_ctx = image_context(model, &zeros, device)?;
-            Some(Tensor::cat(vec![text_context(model, tokenizer, inp.negative_prompt), zero_ctx], 1))
+            let zero_ctx = cache.image(model, &zeros)?;
+            Some(Tensor::cat(vec![cache.text(model, tokenizer, inp.negative_prompt), zero_ctx], 1))
         }
         false => None,
     };
-    let uncond_img = inp.with_uncond_img.then(|| Tensor::cat(vec![text_context(model, tokenizer, ""), img_ctx], 1));
+    let uncond_img = inp.with_uncond_img.then(|| Tensor::cat(vec![cache.text(model, tokenizer, ""), img_ctx], 1));
 
     let t = inp.frames;
-    let z0 = encode_latent(model, inp.image, 0, noise, device); // [1, 4, h, w]
+    let post0 = cache.posterior(model, inp.image);
+    let z0 = sample_latent(model, &post0, 0, noise); // [1, 4, h, w]
     let [_, c, h, w] = z0.dims();
     let c_concat = match inp.mode {
         Mode::ImageToVideo => z0.reshape([1, c, 1, h, w]).expand([1, c, t, h, w]),
@@ -148,10 +249,11 @@ pub fn build(
                 Mode::Interpolation => inp.image2.unwrap_or(inp.image),
                 _ => inp.image,
             };
-            let zl = encode_latent(model, last_img, t - 1, noise, device);
+            let post_l = cache.posterior(model, last_img);
+            let zl = sample_latent(model, &post_l, t - 1, noise);
             let mut parts = vec![z0.reshape([1, c, 1, h, w])];
             if t > 2 {
-                parts.push(Tensor::zeros([1, c, t - 2, h, w], device));
+                parts.push(Tensor::zeros([1, c, t - 2, h, w], &device));
             }
             if t > 1 {
                 parts.push(zl.reshape([1, c, 1, h, w]));

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::model::StoredSchedule;
 use crate::model::config::Parameterization;
-use crate::model::unet::attention::BranchWeights;
+use crate::model::unet::attention::CallOptions;
 use crate::model::unet::{UNet, UNetInputError};
 use crate::pipeline::rng::NoiseSource;
 use crate::pipeline::schedule::DdimSchedule;
@@ -22,6 +22,16 @@ pub struct Guidance {
     pub cfg_img: Option<f32>,
     /// Guidance rescale r (0 = off).
     pub rescale: f32,
+}
+
+/// How the UNet calls of a step execute (never changes the numbers beyond float noise).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Execution {
+    /// Branch weights and activation chunking of every call.
+    pub call: CallOptions,
+    /// Run the guidance branches of a step as one UNet batch (fewer, larger kernels; more
+    /// memory) instead of one call each.
+    pub batch_cfg: bool,
 }
 
 /// The contexts of the guidance branches.
@@ -72,9 +82,6 @@ pub enum SampleError {
     MissingUncond(f32),
     #[error("the schedule has no step")]
     EmptySchedule,
-    /// Internal: a cancel request between UNet calls.
-    #[error("cancelled")]
-    Cancelled,
 }
 
 /// The partial result of a run cancelled during step `step`: the last predicted x0, or the
@@ -103,7 +110,7 @@ pub fn sample(
     x_t: Tensor<5>,
     cond: &Conditioning,
     guidance: Guidance,
-    weights: BranchWeights,
+    exec: Execution,
     noise: &mut dyn NoiseSource,
     cancel: &dyn Fn() -> bool,
     mut on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
@@ -130,34 +137,39 @@ pub fn sample(
     for step in 0..total {
         let index = total - 1 - step;
         let t = schedule.timesteps[index];
-        let run = |ctx: &Tensor<3>| -> Result<Tensor<5>, SampleError> {
-            if cancel() {
-                return Err(SampleError::Cancelled);
-            }
-            let input = Tensor::cat(vec![x.clone(), cond.c_concat.clone()], 1); // [1, 8, t, h, w]
-            Ok(unet.forward(input, &[t], ctx.clone(), Some(&[cond.fs]), weights)?)
-        };
+        let input = Tensor::cat(vec![x.clone(), cond.c_concat.clone()], 1); // [1, 8, t, h, w]
+        let mut contexts = vec![&cond.cond];
+        if calls >= 2 {
+            contexts.push(cond.uncond.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?);
+        }
+        if calls == 3 {
+            contexts.push(cond.uncond_img.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?);
+        }
         // Cancellation is checked before every UNet call; the last predicted x0 is kept.
-        let m_c = match run(&cond.cond) {
-            Err(SampleError::Cancelled) => return Ok(cancelled(last_x0, x, step)),
-            other => other?,
+        let outs: Vec<Tensor<5>> = if exec.batch_cfg && calls > 1 {
+            if cancel() {
+                return Ok(cancelled(last_x0, x, step));
+            }
+            let batch = Tensor::cat(vec![input; calls], 0); // [calls, 8, t, h, w]
+            let ctx = Tensor::cat(contexts.iter().map(|c| (*c).clone()).collect(), 0); // [calls, l, d]
+            let out = unet.forward(batch, &vec![t; calls], ctx, Some(&vec![cond.fs; calls]), exec.call)?;
+            (0..calls).map(|i| out.clone().narrow(0, i, 1)).collect()
+        } else {
+            let mut outs = Vec::with_capacity(calls);
+            for ctx in contexts {
+                if cancel() {
+                    return Ok(cancelled(last_x0, x, step));
+                }
+                outs.push(unet.forward(input.clone(), &[t], ctx.clone(), Some(&[cond.fs]), exec.call)?);
+            }
+            outs
         };
-        let mut outs = vec![m_c.clone()];
+        let m_c = outs[0].clone();
         let mut m = m_c.clone();
         if calls >= 2 {
-            let uc = cond.uncond.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?;
-            let m_u = match run(uc) {
-                Err(SampleError::Cancelled) => return Ok(cancelled(last_x0, x, step)),
-                other => other?,
-            };
-            outs.push(m_u.clone());
+            let m_u = outs[1].clone();
             if calls == 3 {
-                let uci = cond.uncond_img.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?;
-                let m_ui = match run(uci) {
-                    Err(SampleError::Cancelled) => return Ok(cancelled(last_x0, x, step)),
-                    other => other?,
-                };
-                outs.push(m_ui.clone());
+                let m_ui = outs[2].clone();
                 let ci = guidance.cfg_img.unwrap_or(guidance.cfg);
                 m = m_u.clone() + (m_ui.clone() - m_u) * ci + (m_c.clone() - m_ui) * guidance.cfg;
             } else {

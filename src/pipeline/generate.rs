@@ -3,15 +3,15 @@
 
 use std::ops::ControlFlow;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::model::DynamiCrafter;
 use crate::model::config::Variant;
 use crate::model::tokenizer::ClipTokenizer;
-use crate::model::unet::attention::BranchWeights;
-use crate::pipeline::conditioning::{self, CondInputs, Mode};
-use crate::pipeline::ddim::{Guidance, SampleError, sample};
+use crate::model::unet::attention::{BranchWeights, CallOptions};
+use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
+use crate::pipeline::ddim::{Execution, Guidance, SampleError, sample};
 use crate::pipeline::decode_video;
 use crate::pipeline::preprocess::ImageTensor;
 use crate::pipeline::rng::{NoiseSource, SeededSource};
@@ -189,12 +189,14 @@ pub enum Phase {
 #[derive(Debug)]
 pub enum Progress<'a> {
     Phase(Phase),
-    /// After each DDIM step: the predicted clean latent `[1, 4, t, h, w]`.
+    /// After each DDIM step: the predicted clean latent `[1, 4, t, h, w]`, and the wall
+    /// time of the step measured after the device finished it (not when it was queued).
     Step {
         step: usize,
         total: usize,
         timestep: i64,
         x0: &'a Tensor<5>,
+        seconds: f64,
     },
 }
 
@@ -264,20 +266,24 @@ pub fn video_to_rgb8(video: Tensor<5>) -> Result<Vec<Vec<u8>>, String> {
     Ok(frames)
 }
 
-/// Runs one generation. `on_progress` returning `Break` cancels after the current UNet
-/// call; the last predicted frames are then decoded and returned with `cancelled = true`.
+/// Runs one generation on the model's devices. `exec` says how the UNet calls run (the
+/// memory plan); `cache` holds encoder results of earlier generations with this model.
+/// `on_progress` returning `Break` cancels after the current UNet call; the last predicted
+/// frames are then decoded and returned with `cancelled = true`.
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &DynamiCrafter,
     tokenizer: &ClipTokenizer,
-    device: &Device,
     settings: &Settings,
     image: &ImageTensor,
     image2: Option<&ImageTensor>,
     noise: Option<&mut dyn NoiseSource>,
+    exec: Execution,
+    cache: &mut CondCache,
     cancel: &dyn Fn() -> bool,
     mut on_progress: impl FnMut(Progress<'_>) -> ControlFlow<()>,
 ) -> Result<Generation, GenerateError> {
+    let device = model.device();
     settings.validate(model)?;
     if settings.mode == Mode::Interpolation && image2.is_none() {
         return Err(SettingsError::MissingSecondImage.into());
@@ -310,7 +316,7 @@ pub fn generate(
         with_uncond: settings.cfg != 1.0,
         with_uncond_img: settings.cfg != 1.0 && settings.cfg_img.is_some(),
     };
-    let cond = conditioning::build(model, tokenizer, &inputs, noise, device)?;
+    let cond = conditioning::build(model, tokenizer, &inputs, noise, cache)?;
     let schedule = DdimSchedule::from_tables(
         &model.schedule.alphas_cumprod,
         model.schedule.scale_arr.as_deref(),
@@ -319,13 +325,20 @@ pub fn generate(
         settings.eta as f64,
     );
     let dims = cond.c_concat.dims();
-    let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(dims.iter().product()), dims), device);
+    let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(dims.iter().product()), dims), &device);
     let guidance = Guidance {
         cfg: settings.cfg,
         cfg_img: if settings.cfg != 1.0 { settings.cfg_img } else { None },
         rescale: settings.guidance_rescale,
     };
-    let weights = BranchWeights { text: settings.text_weight, image: settings.image_weight };
+    let exec = Execution {
+        call: CallOptions {
+            weights: BranchWeights { text: settings.text_weight, image: settings.image_weight },
+            ..exec.call
+        },
+        ..exec
+    };
+    let mut step_start = std::time::Instant::now();
     let sampled = sample(
         &model.unet,
         &schedule,
@@ -334,10 +347,23 @@ pub fn generate(
         x_t,
         &cond,
         guidance,
-        weights,
+        exec,
         noise,
         cancel,
-        |rep| on_progress(Progress::Step { step: rep.step, total: rep.total, timestep: rep.timestep, x0: rep.x0 }),
+        |rep| {
+            // Timing counts finished device work: wait for the step's kernels.
+            let _ = device.sync();
+            let seconds = step_start.elapsed().as_secs_f64();
+            let flow = on_progress(Progress::Step {
+                step: rep.step,
+                total: rep.total,
+                timestep: rep.timestep,
+                x0: rep.x0,
+                seconds,
+            });
+            step_start = std::time::Instant::now();
+            flow
+        },
     )?;
     let _ = on_progress(Progress::Phase(Phase::Decoding { frame: 0, total: settings.frames }));
     let video = decode_video(model, sampled.latent);

@@ -3,8 +3,10 @@
 pub mod conditioning;
 pub mod ddim;
 pub mod generate;
+pub mod memory;
 pub mod preprocess;
 pub mod rng;
+pub mod runtime;
 pub mod schedule;
 
 use burn::tensor::Tensor;

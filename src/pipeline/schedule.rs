@@ -167,6 +167,23 @@ pub struct DdimSchedule {
 }
 
 impl DdimSchedule {
+    /// The one-step schedule of element `index` (ascending order), e.g. to run one step
+    /// from a given latent (teacher forcing in `parity`).
+    pub fn single(&self, index: usize) -> Self {
+        let pick = |v: &[f32]| vec![v[index]];
+        Self {
+            timesteps: vec![self.timesteps[index]],
+            alphas: pick(&self.alphas),
+            alphas_prev: pick(&self.alphas_prev),
+            sigmas: pick(&self.sigmas),
+            alphas_prev_f64: vec![self.alphas_prev_f64[index]],
+            sigmas_f64: vec![self.sigmas_f64[index]],
+            sqrt_one_minus_alphas: pick(&self.sqrt_one_minus_alphas),
+            scale_arr: self.scale_arr.as_deref().map(pick),
+            scale_arr_prev: self.scale_arr_prev.as_deref().map(pick),
+        }
+    }
+
     /// `make_ddim_sampling_parameters` (utils_diffusion.py:79-91): `a_prev[0] = ᾱ[0]`,
     /// σ from f32 ᾱ values in f64.
     pub fn new(noise: &NoiseSchedule, spacing: Spacing, steps: usize, eta: f64) -> Self {

@@ -179,6 +179,13 @@ pub fn import_with_config(
     Ok(manifest)
 }
 
+/// The dtype a tensor is cached in: the top-level buffers (the noise schedule: `betas`,
+/// `alphas_cumprod`, …, `scale_arr`) stay f32 whatever the weight dtype. In f16,
+/// ᾱ₀ = 0.99915 would become 0.99902 and 1 − ᾱ₀ 15 % too large.
+fn cache_dtype(name: &str, weights: CacheDType) -> CacheDType {
+    if name.contains('.') { weights } else { CacheDType::F32 }
+}
+
 fn write_safetensors(
     ckpt: &Checkpoint,
     tensors: &[(String, Vec<usize>)],
@@ -191,10 +198,11 @@ fn write_safetensors(
     let mut offset = 0usize;
     for (name, shape) in tensors {
         let n: usize = shape.iter().product();
-        let end = offset + n * dtype.bytes();
+        let dt = cache_dtype(name, dtype);
+        let end = offset + n * dt.bytes();
         header.insert(
             name.clone(),
-            serde_json::json!({ "dtype": dtype.safetensors_name(), "shape": shape, "data_offsets": [offset, end] }),
+            serde_json::json!({ "dtype": dt.safetensors_name(), "shape": shape, "data_offsets": [offset, end] }),
         );
         offset = end;
     }
@@ -209,8 +217,9 @@ fn write_safetensors(
     let mut written = 0u64;
     for (i, (name, _)) in tensors.iter().enumerate() {
         let values = ckpt.read_f32(name)?;
-        let mut buf = Vec::with_capacity(values.len() * dtype.bytes());
-        match dtype {
+        let dt = cache_dtype(name, dtype);
+        let mut buf = Vec::with_capacity(values.len() * dt.bytes());
+        match dt {
             CacheDType::F16 => values.iter().for_each(|v| buf.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
             CacheDType::F32 => values.iter().for_each(|v| buf.extend_from_slice(&v.to_le_bytes())),
         }

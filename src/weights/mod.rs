@@ -37,4 +37,25 @@ impl vars::TensorSource for Checkpoint {
     fn tensor_names(&self) -> Vec<String> {
         self.names().map(str::to_owned).collect()
     }
+
+    /// Hands stored f16 (or f32) bytes over as they are when they already have `dtype`;
+    /// otherwise converts this one tensor.
+    fn read_data(&self, name: &str, dtype: burn::tensor::DType) -> Result<burn::tensor::TensorData, WeightsError> {
+        use burn::tensor::{DType as B, TensorData};
+        let shape =
+            self.info(name).map(|i| i.shape.clone()).ok_or_else(|| WeightsError::Missing { name: name.into() })?;
+        let (stored, bytes) = self.read_raw(name)?;
+        Ok(match (stored, dtype) {
+            (DType::F16, B::F16) | (DType::F32, B::F32) => TensorData::from_bytes_vec(bytes, shape, dtype),
+            (DType::F32, B::F16) => {
+                let v: Vec<half::f16> = bytes
+                    .chunks_exact(4)
+                    .map(|c| half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect();
+                drop(bytes);
+                TensorData::new(v, shape)
+            }
+            _ => vars::narrow_f32(checkpoint::to_f32(stored, &bytes), shape, dtype),
+        })
+    }
 }

@@ -28,6 +28,38 @@ pub trait TensorSource: Sync {
     fn read_f32(&self, name: &str) -> Result<Vec<f32>, WeightsError>;
     /// Every tensor name in the source.
     fn tensor_names(&self) -> Vec<String>;
+
+    /// Reads the tensor as burn data of `dtype` (`F32` or `F16`), one tensor at a time.
+    ///
+    /// The default widens through [`Self::read_f32`]; sources that store `dtype` override it
+    /// to hand their bytes over as they are (an f16 cache is never widened on the host).
+    fn read_data(&self, name: &str, dtype: DType) -> Result<TensorData, WeightsError> {
+        let shape = self.shape_of(name).ok_or_else(|| WeightsError::Missing { name: name.to_owned() })?;
+        let values = self.read_f32(name)?;
+        Ok(narrow_f32(values, shape, dtype))
+    }
+}
+
+/// f32 host values as burn data of `dtype` (converted element by element; no second copy
+/// survives the call).
+pub fn narrow_f32(values: Vec<f32>, shape: Vec<usize>, dtype: DType) -> TensorData {
+    match dtype {
+        DType::F16 => TensorData::new(values.into_iter().map(half::f16::from_f32).collect::<Vec<_>>(), shape),
+        _ => TensorData::new(values, shape).convert_dtype(dtype),
+    }
+}
+
+/// Transposes a row-major `[rows, cols]` matrix of `elem`-byte elements.
+fn transpose_bytes(src: &[u8], rows: usize, cols: usize, elem: usize) -> Vec<u8> {
+    let mut out = vec![0u8; src.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            let from = (r * cols + c) * elem;
+            let to = (c * rows + r) * elem;
+            out[to..to + elem].copy_from_slice(&src[from..from + elem]);
+        }
+    }
+    out
 }
 
 /// Whether constructors read real weights or only declare what they need.
@@ -209,9 +241,8 @@ impl<'c, 's> Vars<'c, 's> {
         if self.path.is_empty() { name.to_owned() } else { format!("{}.{name}", self.path) }
     }
 
-    /// Reads `name` with the given PyTorch-layout shape as f32 values on the host.
-    /// Returns `None` in a dry run or after an error (recorded in the context).
-    pub fn host_f32(&self, name: &str, shape: &[usize]) -> Option<Vec<f32>> {
+    /// Records `name` and checks its shape; `Some(key)` when it should be read now.
+    fn request(&self, name: &str, shape: &[usize]) -> Option<String> {
         let key = self.key(name);
         self.ctx.record(&key, shape, true);
         if self.ctx.mode == LoadMode::DryRun {
@@ -220,21 +251,31 @@ impl<'c, 's> Vars<'c, 's> {
         match self.ctx.source.shape_of(&key) {
             None => {
                 self.ctx.fail(WeightsError::Missing { name: key });
-                return None;
+                None
             }
             Some(found) if found != shape => {
                 self.ctx.fail(WeightsError::ShapeMismatch { name: key, expected: shape.to_vec(), found });
-                return None;
-            }
-            Some(_) => {}
-        }
-        match self.ctx.source.read_f32(&key) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.ctx.fail(e);
                 None
             }
+            Some(_) => Some(key),
         }
+    }
+
+    fn ok<T>(&self, r: Result<T, WeightsError>) -> Option<T> {
+        r.map_err(|e| self.ctx.fail(e)).ok()
+    }
+
+    /// Reads `name` with the given PyTorch-layout shape as f32 values on the host.
+    /// Returns `None` in a dry run or after an error (recorded in the context).
+    pub fn host_f32(&self, name: &str, shape: &[usize]) -> Option<Vec<f32>> {
+        let key = self.request(name, shape)?;
+        self.ok(self.ctx.source.read_f32(&key))
+    }
+
+    /// Reads `name` as host data in this pass's dtype.
+    fn host_data(&self, name: &str, shape: &[usize]) -> Option<TensorData> {
+        let key = self.request(name, shape)?;
+        self.ok(self.ctx.source.read_data(&key, self.ctx.dtype))
     }
 
     /// Declares a tensor that the official checkpoints carry but inference never reads.
@@ -249,8 +290,8 @@ impl<'c, 's> Vars<'c, 's> {
 
     /// Loads `name` as a tensor of `shape` (the checkpoint's layout).
     pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {
-        match self.host_f32(name, &shape) {
-            Some(values) => self.upload(values, shape),
+        match self.host_data(name, &shape) {
+            Some(data) => Tensor::<D>::from_data(data, (&self.ctx.device, self.ctx.dtype)),
             None => self.placeholder(),
         }
     }
@@ -270,15 +311,13 @@ impl<'c, 's> Vars<'c, 's> {
         out_features: usize,
         in_features: usize,
     ) -> Tensor<2> {
-        match self.host_f32(name, stored) {
-            Some(values) => {
-                let mut t = vec![0.0f32; values.len()];
-                for o in 0..out_features {
-                    for i in 0..in_features {
-                        t[i * out_features + o] = values[o * in_features + i];
-                    }
-                }
-                self.upload(t, [in_features, out_features])
+        match self.host_data(name, stored) {
+            Some(data) => {
+                let (bytes, _, dtype) = data.into_parts();
+                let t = transpose_bytes(&bytes, out_features, in_features, dtype.size());
+                drop(bytes);
+                let data = TensorData::from_bytes_vec(t, [in_features, out_features], dtype);
+                Tensor::<2>::from_data(data, (&self.ctx.device, self.ctx.dtype))
             }
             None => self.placeholder(),
         }
@@ -286,7 +325,7 @@ impl<'c, 's> Vars<'c, 's> {
 
     /// Uploads host values as a tensor of this pass's dtype.
     pub fn upload<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-        let data = TensorData::new(values, shape);
+        let data = narrow_f32(values, shape.to_vec(), self.ctx.dtype);
         Tensor::<D>::from_data(data, (&self.ctx.device, self.ctx.dtype))
     }
 

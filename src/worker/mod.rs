@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::device::Backend;
 use crate::history::History;
+use crate::pipeline::runtime::RunConfig;
 use protocol::{Command, Event};
 use runner::Runner;
 
@@ -29,14 +29,14 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Starts the worker on `backend`. `wake` is called after every event (the app passes
-    /// `ctx.request_repaint`).
-    pub fn spawn(backend: Backend, history: History, wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
+    /// Starts the worker under `run` (backend, precision, memory). `wake` is called after
+    /// every event (the app passes `ctx.request_repaint`).
+    pub fn spawn(run: RunConfig, history: History, wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
         let (ctx, crx) = bounded(COMMAND_CAPACITY);
         let (etx, erx) = bounded(EVENT_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("dynamicrafter-worker".into())
-            .spawn(move || Runner::new(backend, history, etx, Box::new(wake)).run(crx))?;
+            .spawn(move || Runner::new(run, history, etx, Box::new(wake)).run(crx))?;
         Ok(Self { commands: ctx, events: erx, thread: Some(thread) })
     }
 

@@ -15,6 +15,7 @@ use crate::history::HistoryEntry;
 use crate::model::config::Variant;
 use crate::pipeline::generate::{Phase, Settings};
 use crate::pipeline::preprocess::FitMode;
+use crate::pipeline::runtime::RunConfig;
 use crate::weights::import::CacheDType;
 
 /// Identifies one generation request.
@@ -66,6 +67,8 @@ pub struct Job {
 pub enum Command {
     /// Load a model (replacing the current one).
     LoadModel(ModelSource),
+    /// New precision or memory settings: reloads the loaded model under them.
+    Configure(RunConfig),
     /// Import a checkpoint into the model cache, then load it.
     Import { path: PathBuf, variant: Variant, dtype: CacheDType },
     /// Run one generation.
@@ -91,6 +94,8 @@ pub enum Event {
     /// The model is ready; `defaults` are its reference settings (spec §8).
     ModelLoaded {
         label: String,
+        /// How it runs: backend, precision, memory plan.
+        runtime: String,
         variant: Option<Variant>,
         defaults: Box<Settings>,
     },

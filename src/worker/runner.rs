@@ -5,20 +5,19 @@
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::Tensor;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use image::RgbImage;
 
-use crate::device::Backend;
 use crate::history::{History, HistoryRecord};
-use crate::model::DynamiCrafter;
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
+use crate::pipeline::conditioning::CondCache;
 use crate::pipeline::decode_video;
 use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
 use crate::pipeline::preprocess::prepare_frame;
+use crate::pipeline::runtime::{self, RunConfig, Runtime};
 use crate::weights::import::{CacheDType, default_model_dir, import_checkpoint, open_checkpoint};
 use crate::worker::protocol::{Command, Event, Job, ModelSource};
 
@@ -74,16 +73,17 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "internal error".into())
 }
 
-/// The loaded model and what the UI needs to know about it.
+/// The loaded model, its conditioning cache and what the UI needs to know about it.
 struct Loaded {
-    model: DynamiCrafter,
+    rt: Runtime,
+    cache: CondCache,
     label: String,
+    source: ModelSource,
 }
 
 /// The worker's state.
 pub struct Runner {
-    backend: Backend,
-    device: Device,
+    run: RunConfig,
     loaded: Option<Loaded>,
     tokenizer: Option<ClipTokenizer>,
     history: History,
@@ -93,8 +93,8 @@ pub struct Runner {
 
 impl Runner {
     /// A worker on `backend` saving results into `history`.
-    pub fn new(backend: Backend, history: History, events: Sender<Event>, wake: Box<dyn Fn() + Send>) -> Self {
-        Self { backend, device: backend.device(), loaded: None, tokenizer: None, history, events, wake }
+    pub fn new(run: RunConfig, history: History, events: Sender<Event>, wake: Box<dyn Fn() + Send>) -> Self {
+        Self { run, loaded: None, tokenizer: None, history, events, wake }
     }
 
     fn send(&self, e: Event) -> bool {
@@ -106,11 +106,17 @@ impl Runner {
     /// Runs until [`Command::Shutdown`] or until the UI is gone.
     pub fn run(mut self, commands: Receiver<Command>) {
         self.history.clean_partial();
-        self.send(Event::Device { backend: self.backend, adapter: format!("{:?}", self.device) });
+        self.send(Event::Device { backend: self.run.backend, adapter: format!("{:?}", self.run.backend.device()) });
         while let Ok(cmd) = commands.recv() {
             match cmd {
                 Command::Shutdown => break,
                 Command::LoadModel(src) => self.guarded(|r| r.load(src)),
+                Command::Configure(run) => {
+                    self.run = run;
+                    if let Some(src) = self.loaded.as_ref().map(|l| l.source.clone()) {
+                        self.guarded(|r| r.load(src));
+                    }
+                }
                 Command::Import { path, variant, dtype } => self.guarded(|r| r.import(path, variant, dtype)),
                 Command::Generate(job) => {
                     let id = job.id;
@@ -135,30 +141,28 @@ impl Runner {
         let label = src.label();
         self.send(Event::ModelLoading { label: label.clone() });
         self.loaded = None; // free the old model first
-        let result = (|| -> Result<(DynamiCrafter, Option<Variant>, Settings), String> {
-            match &src {
+        let run = self.run;
+        let result = (|| -> Result<(Runtime, Option<Variant>, Settings), String> {
+            let (path, cfg, variant, defaults) = match &src {
                 ModelSource::Checkpoint { path, variant } => {
-                    let ckpt = open_checkpoint(path).map_err(|e| e.to_string())?;
-                    let cfg = ModelConfig::preset(*variant);
-                    let model =
-                        DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
-                    Ok((model, Some(*variant), Settings::defaults(*variant)))
+                    (path, ModelConfig::preset(*variant), Some(*variant), Settings::defaults(*variant))
                 }
                 ModelSource::Fixture { checkpoint, config } => {
                     let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
                     let json: serde_json::Value =
                         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
                     let cfg = ModelConfig::from_fixture_json(&json).map_err(|e| e.to_string())?;
-                    let ckpt = open_checkpoint(checkpoint).map_err(|e| e.to_string())?;
-                    let model =
-                        DynamiCrafter::load(&ckpt, &cfg, &self.device, DType::F32).map_err(|e| e.to_string())?;
                     let defaults = Settings::for_fixture(&cfg, &json);
-                    Ok((model, None, defaults))
+                    (checkpoint, cfg, None, defaults)
                 }
-            }
+            };
+            let ckpt = open_checkpoint(path).map_err(|e| e.to_string())?;
+            let (f, h, w) = (defaults.frames, defaults.height, defaults.width);
+            let rt = runtime::load(&ckpt, &cfg, run, f, h, w).map_err(|e| e.to_string())?;
+            Ok((rt, variant, defaults))
         })();
         match result {
-            Ok((model, variant, defaults)) => {
+            Ok((rt, variant, defaults)) => {
                 if self.tokenizer.is_none() {
                     match ClipTokenizer::new() {
                         Ok(t) => self.tokenizer = Some(t),
@@ -168,8 +172,9 @@ impl Runner {
                         }
                     }
                 }
-                self.loaded = Some(Loaded { model, label: label.clone() });
-                self.send(Event::ModelLoaded { label, variant, defaults: Box::new(defaults) });
+                let runtime = rt.config.describe(&rt.plan);
+                self.loaded = Some(Loaded { rt, cache: CondCache::new(), label: label.clone(), source: src });
+                self.send(Event::ModelLoaded { label, runtime, variant, defaults: Box::new(defaults) });
             }
             Err(message) => {
                 self.send(Event::ModelFailed { message });
@@ -202,7 +207,7 @@ impl Runner {
     }
 
     fn generate(&mut self, job: Job) {
-        let (Some(loaded), Some(tok)) = (&self.loaded, &self.tokenizer) else {
+        let (Some(loaded), Some(tok)) = (&mut self.loaded, &self.tokenizer) else {
             self.send(Event::Failed {
                 job: job.id,
                 message: "no model is loaded".into(),
@@ -213,21 +218,26 @@ impl Runner {
         let s = &job.settings;
         let frame = prepare_frame(&job.image, s.height, s.width, job.fit, [0, 0, 0]);
         let frame2 = job.image2.as_ref().map(|i| prepare_frame(i, s.height, s.width, job.fit, [0, 0, 0]));
-        let start = Instant::now();
+        let mut sampled_s = 0.0;
         let events = self.events.clone();
         let wake = &self.wake;
         let cancel = || job.cancel.load(Ordering::Relaxed);
-        let result = generate(&loaded.model, tok, &self.device, s, &frame, frame2.as_ref(), None, &cancel, |p| {
+        let label = loaded.label.clone();
+        let exec = loaded.rt.execution();
+        let model = &loaded.rt.model;
+        let cache = &mut loaded.cache;
+        let result = generate(model, tok, s, &frame, frame2.as_ref(), None, exec, cache, &cancel, |p| {
             match p {
                 Progress::Phase(phase) => {
                     let _ = events.send(Event::Phase { job: job.id, phase });
                 }
-                Progress::Step { step, total, x0, .. } => {
-                    let seconds_per_step = start.elapsed().as_secs_f64() / (step + 1) as f64;
+                Progress::Step { step, total, x0, seconds, .. } => {
+                    sampled_s += seconds;
+                    let seconds_per_step = sampled_s / (step + 1) as f64;
                     let _ = events.send(Event::Step { job: job.id, step, total, seconds_per_step });
                     let n = job.vae_preview_every;
                     let decoded = (n > 0 && (step + 1) % n == 0 && step + 1 < total)
-                        .then(|| video_to_rgb8(decode_video(&loaded.model, x0.clone())).ok())
+                        .then(|| video_to_rgb8(decode_video(model, x0.clone())).ok())
                         .flatten()
                         .map(|fr| {
                             fr.into_iter()
@@ -262,7 +272,7 @@ impl Runner {
                 }
                 let record = HistoryRecord {
                     settings: s.clone(),
-                    model: loaded.label.clone(),
+                    model: label.clone(),
                     input_hash: job.input_hash.clone(),
                     fit: format!("{:?}", job.fit),
                     cancelled: g.cancelled,

@@ -56,6 +56,12 @@ fn f16_cache_is_close() {
     let (a, b) = (cached.read_f32(name).unwrap(), original.read_f32(name).unwrap());
     let worst = a.iter().zip(&b).map(|(x, y)| ((x - y) / y.abs().max(1e-3)).abs()).fold(0f32, f32::max);
     assert!(worst < 1e-3, "f16 relative error {worst}");
+    // The noise schedule is a buffer, not a weight: it stays exact in an f16 cache.
+    for buffer in ["alphas_cumprod", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod", "scale_arr"] {
+        let (dt, _) = cached.read_raw(buffer).unwrap();
+        assert_eq!(dt, dynamicrafter_studio::weights::DType::F32, "{buffer}");
+        assert_eq!(cached.read_f32(buffer).unwrap(), original.read_f32(buffer).unwrap(), "{buffer}");
+    }
     assert!(
         std::fs::metadata(tmp.path().join(&m.weights_file)).unwrap().len()
             < std::fs::metadata(dir.join("model.ckpt")).unwrap().len() / 2 + 1_000_000

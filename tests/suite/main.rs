@@ -7,6 +7,7 @@ mod export;
 mod golden_prep;
 mod history;
 mod import;
+mod memory_plan;
 mod pipeline;
 mod preset_keys;
 mod ui;

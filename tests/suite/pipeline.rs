@@ -5,12 +5,12 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{DType, Tensor, TensorData};
 use dynamicrafter_studio::cli::animate::{AnimateArgs, run as animate};
-use dynamicrafter_studio::device::Backend;
+use dynamicrafter_studio::device::{Backend, Precision};
 use dynamicrafter_studio::model::DynamiCrafter;
 use dynamicrafter_studio::model::config::ModelConfig;
-use dynamicrafter_studio::model::unet::attention::BranchWeights;
-use dynamicrafter_studio::parity;
-use dynamicrafter_studio::pipeline::ddim::{Conditioning, Guidance, sample};
+use dynamicrafter_studio::parity::{self, ParityOptions};
+use dynamicrafter_studio::pipeline::ddim::{Conditioning, Execution, Guidance, sample};
+use dynamicrafter_studio::pipeline::memory::MemoryMode;
 use dynamicrafter_studio::pipeline::rng::{NoiseSource, SeededSource};
 use dynamicrafter_studio::pipeline::schedule::{DdimSchedule, Spacing};
 use dynamicrafter_studio::weights::import::open_checkpoint;
@@ -19,7 +19,7 @@ use dynamicrafter_studio::weights::import::open_checkpoint;
 fn every_tiny_parity_case_passes_on_cpu() {
     let dir = crate::common::tiny_fixture();
     let mut out = Vec::new();
-    let summary = parity::run(&dir, Backend::Cpu, &mut out).unwrap();
+    let summary = parity::run(&dir, ParityOptions::f32(Backend::Cpu), &mut out).unwrap();
     let text = String::from_utf8_lossy(&out);
     println!("{text}");
     assert_eq!(summary.failed, 0, "parity failures:\n{text}");
@@ -28,7 +28,7 @@ fn every_tiny_parity_case_passes_on_cpu() {
     assert!(text.trim_end().ends_with(&format!("parity: {} passed, 0 failed", summary.passed)));
 }
 
-fn tiny_model(device: &burn::tensor::Device) -> DynamiCrafter {
+pub fn tiny_model(device: &burn::tensor::Device) -> DynamiCrafter {
     let dir = crate::common::tiny_fixture();
     let cfg = ModelConfig::from_fixture_file(&dir.join("config.json")).unwrap();
     let ckpt = open_checkpoint(&dir.join("model.ckpt")).unwrap();
@@ -83,7 +83,7 @@ fn ddim_clamp_keeps_25_steps_finite() {
         x_t,
         &cond,
         guidance,
-        BranchWeights::default(),
+        Execution::default(),
         &mut noise,
         &|| false,
         |_| {
@@ -123,7 +123,7 @@ fn cancel_returns_partial_result() {
         x_t,
         &cond,
         g,
-        BranchWeights::default(),
+        Execution::default(),
         &mut noise,
         &|| false,
         |r| {
@@ -164,6 +164,9 @@ fn animate_writes_a_gif_end_to_end() {
         fps: 8.0,
         overwrite: false,
         backend: Backend::Cpu,
+        precision: Precision::Auto,
+        memory: MemoryMode::Auto,
+        vram_gb: None,
     };
     animate(&args).unwrap();
     let file = std::fs::File::open(&out).unwrap();

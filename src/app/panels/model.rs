@@ -1,7 +1,9 @@
 //! The model panel: import or open a model, the variant, the status.
 
 use super::super::{Action, ModelStatus, StudioApp};
+use crate::device::Precision;
 use crate::model::config::Variant;
+use crate::pipeline::memory::MemoryMode;
 
 /// Model status, import and open buttons, variant choice.
 pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
@@ -40,6 +42,7 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             app.state.variant = Some(chosen);
         }
     });
+    runtime_ui(app, ui);
     if let Some(dir) = crate::weights::import::default_model_dir() {
         let imported = crate::weights::import::list_imported(&dir);
         if !imported.is_empty() {
@@ -66,4 +69,48 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             app.push(Action::OpenModelDialog);
         }
     });
+}
+
+/// Precision, memory mode and the card's memory: a change reloads the model under them.
+fn runtime_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let before = (app.state.precision, app.state.memory);
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("Precision")
+            .selected_text(app.state.precision.to_string())
+            .show_ui(ui, |ui| {
+                for p in Precision::ALL {
+                    ui.selectable_value(&mut app.state.precision, p, p.to_string());
+                }
+            })
+            .response
+            .on_hover_text(
+                "auto: f16 on a GPU that supports it (half the memory), f32 otherwise. f32 is reference-exact.",
+            );
+        egui::ComboBox::from_label("Memory")
+            .selected_text(app.state.memory.to_string())
+            .show_ui(ui, |ui| {
+                for m in MemoryMode::ALL {
+                    ui.selectable_value(&mut app.state.memory, m, m.to_string());
+                }
+            })
+            .response
+            .on_hover_text(
+                "balanced: encoders stay on the GPU and guidance runs as one batch (fastest). \
+                 low: encoders run on the CPU and guidance one call at a time (least GPU memory). \
+                 auto: balanced when the GPU memory below is known to hold it.",
+            );
+    });
+    let vram = ui
+        .horizontal(|ui| {
+            ui.label("GPU memory");
+            ui.add(egui::DragValue::new(&mut app.state.vram_gb).range(0.0..=192.0).speed(0.5).suffix(" GB"))
+                .on_hover_text("Your card's memory (0: unknown). Runs estimated not to fit are refused with advice.")
+        })
+        .inner;
+    // Reload once the value is settled, not on every step of a drag.
+    let vram_done = vram.drag_stopped() || (vram.changed() && !vram.dragged());
+    let changed = (app.state.precision, app.state.memory) != (before.0, before.1) || vram_done;
+    if changed {
+        app.push(Action::Configure);
+    }
 }

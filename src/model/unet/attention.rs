@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::model::nn::{Linear, multi_head_attention};
+use crate::model::nn::{Linear, multi_head_attention_chunked};
 use crate::weights::vars::Vars;
 
 /// Text tokens at the head of every context (`text_context_len`, attention.py:45).
@@ -22,6 +22,28 @@ pub struct BranchWeights {
 impl Default for BranchWeights {
     fn default() -> Self {
         Self { text: 1.0, image: 1.0 }
+    }
+}
+
+/// Per-call options of the UNet: the UniVid branch weights and activation chunking.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CallOptions {
+    pub weights: BranchWeights,
+    /// The most elements one attention score block or feed-forward hidden state may hold
+    /// (`None`: no chunking). Chunks split independent rows, so results do not change.
+    pub chunk_elems: Option<usize>,
+}
+
+impl From<BranchWeights> for CallOptions {
+    fn from(weights: BranchWeights) -> Self {
+        Self { weights, chunk_elems: None }
+    }
+}
+
+impl CallOptions {
+    /// Rows per chunk when each row costs `per_row` elements (`None`: one piece).
+    pub fn rows(&self, per_row: usize) -> Option<usize> {
+        self.chunk_elems.map(|e| (e / per_row.max(1)).max(1))
     }
 }
 
@@ -88,29 +110,35 @@ impl CrossAttention {
     /// # Shapes
     /// - x: `[n, l, query_dim]`; context: `[n, 77 (+ image tokens), context_dim]` for cross
     ///   kinds (ignored for self-attention) → `[n, l, query_dim]`
-    pub fn forward(&self, x: Tensor<3>, context: Option<&Tensor<3>>, weights: BranchWeights) -> Tensor<3> {
+    pub fn forward(&self, x: Tensor<3>, context: Option<&Tensor<3>>, opts: CallOptions) -> Tensor<3> {
+        let weights = opts.weights;
+        let n = x.dims()[0];
+        let heads = self.heads;
+        // Scores of one query row: n · heads · lk.
+        let attend = |q: Tensor<3>, k: Tensor<3>, v: Tensor<3>| {
+            let rows = opts.rows(n * heads * k.dims()[1]);
+            multi_head_attention_chunked(q, k, v, heads, false, rows)
+        };
         let q = self.to_q.forward(x.clone());
         let ctx = match (self.kind, context) {
             (AttnKind::SelfAttn, _) | (_, None) => x,
             (_, Some(c)) => c.clone(),
         };
         let out = match self.kind {
-            AttnKind::SelfAttn => {
-                multi_head_attention(q, self.to_k.forward(ctx.clone()), self.to_v.forward(ctx), self.heads, None, false)
-            }
+            AttnKind::SelfAttn => attend(q, self.to_k.forward(ctx.clone()), self.to_v.forward(ctx)),
             AttnKind::Text | AttnKind::TextImage => {
                 let len = ctx.dims()[1];
                 let text_len = TEXT_TOKENS.min(len);
                 let text = ctx.clone().narrow(1, 0, text_len);
                 let k = self.to_k.forward(text.clone());
                 let v = self.to_v.forward(text);
-                let out = multi_head_attention(q.clone(), k, v, self.heads, None, false);
+                let out = attend(q.clone(), k, v);
                 match (&self.ip, len > text_len) {
                     (Some((to_k_ip, to_v_ip)), true) => {
                         let img = ctx.narrow(1, text_len, len - text_len);
                         let k_ip = to_k_ip.forward(img.clone());
                         let v_ip = to_v_ip.forward(img);
-                        let out_ip = multi_head_attention(q, k_ip, v_ip, self.heads, None, false);
+                        let out_ip = attend(q, k_ip, v_ip);
                         let out = if weights.text == 1.0 { out } else { out * weights.text };
                         out + out_ip * (self.lambda * weights.image)
                     }
@@ -173,14 +201,17 @@ mod tests {
         assert!(a.lambda != 1.0, "learnable λ = tanh(α) + 1 should differ from 1 here");
 
         let reference = a.to_out.forward(t.clone() + i.clone() * a.lambda);
-        let ours = a.forward(x.clone(), Some(&c), BranchWeights::default());
+        let ours = a.forward(x.clone(), Some(&c), BranchWeights::default().into());
         assert!(max_diff(ours, reference) < 1e-5);
 
         let w = BranchWeights { text: 0.6, image: 1.4 };
         let weighted = a.to_out.forward(t * 0.6 + i * (1.4 * a.lambda));
-        let ours_w = a.forward(x.clone(), Some(&c), w);
+        let ours_w = a.forward(x.clone(), Some(&c), w.into());
         assert!(max_diff(ours_w.clone(), weighted) < 1e-5);
-        assert!(max_diff(ours_w, a.forward(x, Some(&c), BranchWeights::default())) > 1e-3, "weights had no effect");
+        assert!(
+            max_diff(ours_w, a.forward(x, Some(&c), BranchWeights::default().into())) > 1e-3,
+            "weights had no effect"
+        );
     }
 
     /// The memory-efficient attention path equals softmax(QKᵀ)V on a long sequence.
@@ -190,7 +221,7 @@ mod tests {
         let q = Tensor::<3>::random([2, 300, 64], Distribution::Normal(0.0, 1.0), &device);
         let k = Tensor::<3>::random([2, 300, 64], Distribution::Normal(0.0, 1.0), &device);
         let v = Tensor::<3>::random([2, 300, 64], Distribution::Normal(0.0, 1.0), &device);
-        let fused = multi_head_attention(q.clone(), k.clone(), v.clone(), 4, None, false);
+        let fused = crate::model::nn::multi_head_attention(q.clone(), k.clone(), v.clone(), 4, false);
         assert!(max_diff(fused, plain(q, k, v, 4)) < 1e-5);
     }
 }

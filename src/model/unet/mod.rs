@@ -8,13 +8,13 @@ pub mod embeddings;
 pub mod resblock;
 pub mod transformer;
 
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
 
 use crate::model::config::UNetConfig;
 use crate::model::nn::{Conv2d, GroupNorm, Linear, silu};
 use crate::model::vae::upsample_nearest2x;
 use crate::weights::vars::Vars;
-use attention::{BranchWeights, TEXT_TOKENS};
+use attention::{CallOptions, TEXT_TOKENS};
 use embeddings::timestep_embedding;
 use resblock::ResBlock;
 use transformer::{Heads, SpatialTransformer, TemporalTransformer};
@@ -46,14 +46,14 @@ impl Block {
         emb: &Tensor<2>,
         ctx: &Tensor<3>,
         frames: usize,
-        w: BranchWeights,
+        opts: CallOptions,
     ) -> Tensor<4> {
         for layer in &self.0 {
             h = match layer {
                 Layer::Conv(c) | Layer::Down(c) => c.forward(h),
                 Layer::Res(r) => r.forward(h, emb, frames),
-                Layer::Spatial(s) => s.forward(h, ctx, w),
-                Layer::Temporal(t) => temporal(t, h, frames),
+                Layer::Spatial(s) => s.forward(h, ctx, opts),
+                Layer::Temporal(t) => temporal(t, h, frames, opts),
                 Layer::Up(c) => c.forward(upsample_nearest2x(h)),
             };
         }
@@ -65,10 +65,10 @@ impl Block {
 ///
 /// # Shapes
 /// - h: `[(b t), c, h, w]` → `[(b t), c, h, w]`
-fn temporal(t: &TemporalTransformer, h: Tensor<4>, frames: usize) -> Tensor<4> {
+fn temporal(t: &TemporalTransformer, h: Tensor<4>, frames: usize, opts: CallOptions) -> Tensor<4> {
     let [n, c, hh, ww] = h.dims();
     let v = h.reshape([n / frames, frames, c, hh, ww]).swap_dims(1, 2); // [b, c, t, h, w]
-    t.forward(v).swap_dims(1, 2).reshape([n, c, hh, ww])
+    t.forward(v, opts).swap_dims(1, 2).reshape([n, c, hh, ww])
 }
 
 /// The UNet.
@@ -222,9 +222,21 @@ impl UNet {
         p.1.forward(silu(p.0.forward(x)))
     }
 
+    /// The dtype the UNet computes in (that of its weights).
+    pub fn dtype(&self) -> DType {
+        self.out_conv.weight.dtype()
+    }
+
+    /// The device the UNet runs on.
+    pub fn device(&self) -> burn::tensor::Device {
+        self.out_conv.weight.device()
+    }
+
     /// Predicts noise or velocity.
     ///
-    /// `t` and `fs` hold one value per batch item.
+    /// `t` and `fs` hold one value per batch item. Inputs of any float dtype are cast to
+    /// the UNet's own; the output is always f32 (the sampler's arithmetic stays f32). The
+    /// sinusoidal embeddings of `t` and `fs` are computed in f32 on the host.
     ///
     /// # Shapes
     /// - x: `[b, in_channels, t, h, w]` (noisy latent, then the image latent)
@@ -236,20 +248,23 @@ impl UNet {
         t: &[i64],
         context: Tensor<3>,
         fs: Option<&[i64]>,
-        weights: BranchWeights,
+        opts: impl Into<CallOptions>,
     ) -> Result<Tensor<5>, UNetInputError> {
+        let opts = opts.into();
         let [b, c, frames, h, w] = x.dims();
         let [_, l, d] = context.dims();
         self.validate(c, h, w, d)?;
         let device = x.device();
+        let dtype = self.dtype();
+        let (x, context) = (x.cast(dtype), context.cast(dtype));
         let mc = self.cfg.model_channels;
 
-        let t_emb = timestep_embedding(t, mc, &device); // [b, mc]
+        let t_emb = timestep_embedding(t, mc, &device).cast(dtype); // [b, mc]
         let mut emb = Self::mlp(&self.time_embed, t_emb);
         if let Some(fe) = &self.fps_embedding {
             let default = vec![self.cfg.default_fs; b];
             let fs = fs.unwrap_or(&default);
-            emb = emb + Self::mlp(fe, timestep_embedding(fs, mc, &device));
+            emb = emb + Self::mlp(fe, timestep_embedding(fs, mc, &device).cast(dtype));
         }
         let e = emb.dims()[1];
         let emb = emb.reshape([b, 1, e]).expand([b, frames, e]).reshape([b * frames, e]); // [(b t), e]
@@ -270,21 +285,21 @@ impl UNet {
         let mut hcur = x.swap_dims(1, 2).reshape([b * frames, c, h, w]); // [(b t), c, h, w]
         let mut skips = Vec::with_capacity(self.input_blocks.len());
         for (i, block) in self.input_blocks.iter().enumerate() {
-            hcur = block.forward(hcur, &emb, &ctx, frames, weights);
+            hcur = block.forward(hcur, &emb, &ctx, frames, opts);
             if i == 0 {
                 if let Some(ia) = &self.init_attn {
-                    hcur = temporal(ia, hcur, frames);
+                    hcur = temporal(ia, hcur, frames, opts);
                 }
             }
             skips.push(hcur.clone());
         }
-        hcur = self.middle_block.forward(hcur, &emb, &ctx, frames, weights);
+        hcur = self.middle_block.forward(hcur, &emb, &ctx, frames, opts);
         for block in &self.output_blocks {
             let skip = skips.pop().unwrap_or_else(|| hcur.clone());
-            hcur = block.forward(Tensor::cat(vec![hcur, skip], 1), &emb, &ctx, frames, weights);
+            hcur = block.forward(Tensor::cat(vec![hcur, skip], 1), &emb, &ctx, frames, opts);
         }
         let y = self.out_conv.forward(silu(self.out_norm.forward(hcur))); // [(b t), out, h, w]
         let oc = self.cfg.out_channels;
-        Ok(y.reshape([b, frames, oc, h, w]).swap_dims(1, 2))
+        Ok(y.reshape([b, frames, oc, h, w]).swap_dims(1, 2).cast(DType::F32))
     }
 }

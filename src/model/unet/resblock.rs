@@ -1,10 +1,9 @@
 //! `ResBlock` with its `temopral_conv` (openaimodel3d.py:109-279).
 
 use burn::tensor::Tensor;
-use burn::tensor::module::conv3d;
 use burn::tensor::ops::ConvOptions;
 
-use crate::model::nn::{Conv2d, GroupNorm, Linear, silu};
+use crate::model::nn::{Conv2d, GroupNorm, Linear, conv3d_acc, silu};
 use crate::weights::vars::Vars;
 
 /// ResBlock and `out` GroupNorms: 32 groups, eps 1e-5 (`GroupNormSpecific`, basics.py:76-87).
@@ -33,7 +32,7 @@ impl TemporalConvStage {
     /// - x: `[b, c, t, h, w]` → `[b, c, t, h, w]` (zero padding in time)
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let h = silu(self.norm.forward(x));
-        conv3d(h, self.weight.clone(), Some(self.bias.clone()), ConvOptions::new([1, 1, 1], [1, 0, 0], [1, 1, 1], 1))
+        conv3d_acc(h, &self.weight, &self.bias, ConvOptions::new([1, 1, 1], [1, 0, 0], [1, 1, 1], 1))
     }
 }
 

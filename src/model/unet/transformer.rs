@@ -2,8 +2,8 @@
 
 use burn::tensor::Tensor;
 
-use crate::model::nn::{GroupNorm, LayerNorm, Linear, gelu};
-use crate::model::unet::attention::{AttnKind, BranchWeights, CrossAttention};
+use crate::model::nn::{GroupNorm, LayerNorm, Linear, chunk_rows, gelu};
+use crate::model::unet::attention::{AttnKind, CallOptions, CrossAttention};
 use crate::weights::vars::Vars;
 
 /// Transformer GroupNorms: 32 groups, eps 1e-6 (attention.py:265, 331).
@@ -26,14 +26,18 @@ impl GegluFeedForward {
         }
     }
 
+    /// Runs at most `max_rows` tokens at a time (the hidden state is 8·dim wide).
+    ///
     /// # Shapes
     /// - x: `[n, l, dim]` → `[n, l, dim]`
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.proj.forward(x);
-        let half = h.dims()[2] / 2;
-        let a = h.clone().narrow(2, 0, half);
-        let gate = h.narrow(2, half, half);
-        self.out.forward(a * gelu(gate))
+    fn forward(&self, x: Tensor<3>, max_rows: Option<usize>) -> Tensor<3> {
+        chunk_rows(x, max_rows, |x| {
+            let h = self.proj.forward(x);
+            let half = h.dims()[2] / 2;
+            let a = h.clone().narrow(2, 0, half);
+            let gate = h.narrow(2, half, half);
+            self.out.forward(a * gelu(gate))
+        })
     }
 }
 
@@ -71,10 +75,11 @@ impl BasicTransformerBlock {
 
     /// # Shapes
     /// - x: `[n, l, dim]`, context: `[n, lc, context_dim]` → `[n, l, dim]`
-    fn forward(&self, x: Tensor<3>, context: Option<&Tensor<3>>, weights: BranchWeights) -> Tensor<3> {
-        let x = self.attn1.forward(self.norm1.forward(x.clone()), None, weights) + x;
-        let x = self.attn2.forward(self.norm2.forward(x.clone()), context, weights) + x;
-        self.ff.forward(self.norm3.forward(x.clone())) + x
+    fn forward(&self, x: Tensor<3>, context: Option<&Tensor<3>>, opts: CallOptions) -> Tensor<3> {
+        let x = self.attn1.forward(self.norm1.forward(x.clone()), None, opts) + x;
+        let x = self.attn2.forward(self.norm2.forward(x.clone()), context, opts) + x;
+        let hidden = self.ff.proj.weight.dims()[1]; // 8·dim
+        self.ff.forward(self.norm3.forward(x.clone()), opts.rows(hidden)) + x
     }
 }
 
@@ -115,12 +120,12 @@ impl SpatialTransformer {
 
     /// # Shapes
     /// - x: `[(b t), c, h, w]`, context: `[(b t), lc, d]` → `[(b t), c, h, w]`
-    pub fn forward(&self, x: Tensor<4>, context: &Tensor<3>, weights: BranchWeights) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>, context: &Tensor<3>, opts: CallOptions) -> Tensor<4> {
         let [n, c, h, w] = x.dims();
         let seq = self.norm.forward(x.clone()).reshape([n, c, h * w]).swap_dims(1, 2); // [n, hw, c]
         let mut s = self.proj_in.forward(seq);
         for b in &self.blocks {
-            s = b.forward(s, Some(context), weights);
+            s = b.forward(s, Some(context), opts);
         }
         let s = self.proj_out.forward(s); // [n, hw, c]
         s.swap_dims(1, 2).reshape([n, c, h, w]) + x
@@ -172,15 +177,18 @@ impl TemporalTransformer {
         }
     }
 
+    /// `opts` carries only the chunking here (temporal attention has no image branch).
+    ///
     /// # Shapes
     /// - x: `[b, c, t, h, w]` → `[b, c, t, h, w]`
-    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+    pub fn forward(&self, x: Tensor<5>, opts: CallOptions) -> Tensor<5> {
+        let opts = CallOptions { weights: Default::default(), ..opts };
         let [b, c, t, h, w] = x.dims();
         let normed = self.norm.forward(x.clone()); // statistics over all frames
         let seq = normed.permute([0, 3, 4, 2, 1]).reshape([b * h * w, t, c]); // [(b h w), t, c]
         let mut s = self.proj_in.forward(seq);
         for blk in &self.blocks {
-            s = blk.forward(s, None, BranchWeights::default());
+            s = blk.forward(s, None, opts);
         }
         let s = self.proj_out.forward(s); // [(b h w), t, c]
         s.reshape([b, h, w, t, c]).permute([0, 4, 3, 1, 2]) + x

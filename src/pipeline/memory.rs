@@ -1,0 +1,252 @@
+//! The memory plan: where the components live, whether the guidance branches run as one
+//! batch, how large one attention or feed-forward piece may be, and an estimate of the
+//! device memory a generation needs, checked before the run.
+//!
+//! The estimate counts the resident weights exactly (from the module tree) and the
+//! activations from the UNet's widest level; `bench` measures the real peak.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::DType;
+
+use crate::device::Backend;
+use crate::model::config::ModelConfig;
+use crate::model::{DynamiCrafter, prefix};
+
+/// What the user picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum MemoryMode {
+    /// `balanced` when the GPU memory budget is known to hold it, else `low`.
+    #[default]
+    Auto,
+    /// Encoders resident on the device, guidance branches batched, large chunks.
+    Balanced,
+    /// Encoders on the CPU, one UNet call per guidance branch, small chunks.
+    Low,
+}
+
+impl MemoryMode {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Balanced, Self::Low];
+}
+
+impl fmt::Display for MemoryMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Balanced => "balanced",
+            Self::Low => "low",
+        })
+    }
+}
+
+impl FromStr for MemoryMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "balanced" => Ok(Self::Balanced),
+            "low" => Ok(Self::Low),
+            other => Err(format!("unknown memory mode `{other}` (use auto, balanced or low)")),
+        }
+    }
+}
+
+/// Elements of one attention score block or feed-forward hidden piece.
+const BALANCED_CHUNK_ELEMS: usize = 1 << 28; // 1 GiB of f32 scores
+const LOW_CHUNK_ELEMS: usize = 1 << 25; // 128 MiB of f32 scores
+
+/// The resolved plan of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// `Balanced` or `Low` (never `Auto`).
+    pub mode: MemoryMode,
+    /// Text tower, image tower + Resampler and VAE encoder on the CPU backend.
+    pub encoders_on_host: bool,
+    /// The guidance branches of a step as one UNet batch.
+    pub batch_cfg: bool,
+    /// Chunk limit for attention scores and feed-forward hidden states.
+    pub chunk_elems: usize,
+}
+
+impl MemoryPlan {
+    /// Resolves `mode` for `backend`. `budget` is the device memory the user says the GPU
+    /// has (`None`: unknown); `max_binding` the adapter's largest storage binding, in bytes,
+    /// which caps one piece. `estimate_balanced` is the need of the balanced plan.
+    pub fn resolve(
+        mode: MemoryMode,
+        backend: Backend,
+        budget: Option<u64>,
+        max_binding: Option<u64>,
+        estimate_balanced: impl Fn(&MemoryPlan) -> u64,
+    ) -> Self {
+        let balanced = Self::of(MemoryMode::Balanced, backend, max_binding);
+        match mode {
+            MemoryMode::Balanced | MemoryMode::Low => Self::of(mode, backend, max_binding),
+            // The CPU backend's "device" is host memory: nothing to save by moving the encoders.
+            MemoryMode::Auto if backend == Backend::Cpu => balanced,
+            MemoryMode::Auto => match budget {
+                Some(b) if estimate_balanced(&balanced) <= b => balanced,
+                _ => Self::of(MemoryMode::Low, backend, max_binding),
+            },
+        }
+    }
+
+    fn of(mode: MemoryMode, backend: Backend, max_binding: Option<u64>) -> Self {
+        let base = if mode == MemoryMode::Low { LOW_CHUNK_ELEMS } else { BALANCED_CHUNK_ELEMS };
+        let cap = max_binding.map_or(usize::MAX, |b| usize::try_from(b / 4).unwrap_or(usize::MAX));
+        Self {
+            mode,
+            encoders_on_host: mode == MemoryMode::Low && backend == Backend::Wgpu,
+            batch_cfg: mode == MemoryMode::Balanced,
+            chunk_elems: base.min(cap).max(1 << 16),
+        }
+    }
+}
+
+/// Device memory a generation needs, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// UNet and VAE decoder, plus the encoders when they are on the device.
+    pub weights: u64,
+    /// Peak activations of one UNet call (all guidance branches when batched) or a decode.
+    pub activations: u64,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> u64 {
+        self.weights + self.activations
+    }
+}
+
+/// Parameters per component prefix (used tensors only).
+fn params(cfg: &ModelConfig, prefixes: &[&str]) -> u64 {
+    DynamiCrafter::expected_keys(cfg)
+        .iter()
+        .filter(|e| e.used && prefixes.iter().any(|p| e.name.starts_with(p)))
+        .map(|e| e.shape.iter().product::<usize>() as u64)
+        .sum()
+}
+
+/// Estimates the device memory of one generation of `frames` × `height` × `width` with
+/// `calls` UNet calls per step (1, 2 or 3).
+///
+/// Activations: the skip connections of every input block at once, plus about ten live
+/// feature maps of the widest level (residual blocks, attention in/out, GroupNorm's f32
+/// copy), plus one chunk of attention scores and one of feed-forward hidden state.
+pub fn estimate(
+    cfg: &ModelConfig,
+    frames: usize,
+    height: usize,
+    width: usize,
+    dtype: DType,
+    plan: &MemoryPlan,
+    calls: usize,
+) -> MemoryEstimate {
+    let bytes = dtype.size() as u64;
+    let mut weights = params(cfg, &[prefix::UNET]) * bytes
+        + params(cfg, &["first_stage_model.decoder", "first_stage_model.post_quant_conv"]) * 4;
+    if !plan.encoders_on_host {
+        weights += params(cfg, &[prefix::TEXT, prefix::VISION, prefix::RESAMPLER]) * bytes;
+        weights += params(cfg, &["first_stage_model.encoder", "first_stage_model.quant_conv"]) * 4;
+    }
+    let f = cfg.vae_factor();
+    let (lh, lw) = ((height / f) as u64, (width / f) as u64);
+    let batch = if plan.batch_cfg { calls.max(1) as u64 } else { 1 };
+    let n = batch * frames as u64;
+    let mc = cfg.unet.model_channels as u64;
+    let mut skips = 0u64;
+    let (mut h, mut w) = (lh, lw);
+    for (level, mult) in cfg.unet.channel_mult.iter().enumerate() {
+        let ch = *mult as u64 * mc;
+        skips += (cfg.unet.num_res_blocks as u64 + 1) * n * ch * h * w;
+        if level + 1 < cfg.unet.channel_mult.len() {
+            h = h.div_ceil(2);
+            w = w.div_ceil(2);
+        }
+    }
+    let widest = n * mc * lh * lw;
+    let unet = (skips + 10 * widest) * bytes + 2 * plan.chunk_elems as u64 * 4;
+    // One decoded frame: the decoder's widest level (ch · ch_mult.last) at full size, f32.
+    let dec_ch = (cfg.vae.ch * cfg.vae.ch_mult.last().copied().unwrap_or(1)) as u64;
+    let decode = 6 * dec_ch * height as u64 * width as u64 * 4;
+    MemoryEstimate { weights, activations: unet.max(decode) }
+}
+
+/// Why a run was refused before it started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "this run needs about {need_gb:.1} GB of GPU memory ({weights_gb:.1} GB weights + {act_gb:.1} GB activations) \
+     but the budget is {budget_gb:.1} GB: {advice}"
+)]
+pub struct WontFit {
+    pub need_gb: f64,
+    pub weights_gb: f64,
+    pub act_gb: f64,
+    pub budget_gb: f64,
+    pub advice: String,
+}
+
+/// Refuses a run whose estimate exceeds `budget` (when the budget is known).
+pub fn check_fits(est: &MemoryEstimate, budget: Option<u64>, plan: &MemoryPlan, dtype: DType) -> Result<(), WontFit> {
+    let Some(budget) = budget else { return Ok(()) };
+    if est.total() <= budget {
+        return Ok(());
+    }
+    let mut advice = Vec::new();
+    if plan.mode != MemoryMode::Low {
+        advice.push("choose the `low` memory mode");
+    }
+    if dtype == DType::F32 {
+        advice.push("use f16 precision");
+    }
+    advice.push("or choose a smaller output size");
+    let gb = |b: u64| b as f64 / 1e9;
+    Err(WontFit {
+        need_gb: gb(est.total()),
+        weights_gb: gb(est.weights),
+        act_gb: gb(est.activations),
+        budget_gb: gb(budget),
+        advice: advice.join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::config::Variant;
+
+    #[test]
+    fn low_moves_encoders_off_wgpu_and_never_batches() {
+        let p = MemoryPlan::resolve(MemoryMode::Low, Backend::Wgpu, None, Some(128 << 20), |_| 0);
+        assert!(p.encoders_on_host && !p.batch_cfg);
+        assert_eq!(p.chunk_elems, (128 << 20) / 4, "a piece never exceeds the binding limit");
+        let b = MemoryPlan::resolve(MemoryMode::Balanced, Backend::Wgpu, None, None, |_| 0);
+        assert!(!b.encoders_on_host && b.batch_cfg);
+    }
+
+    #[test]
+    fn auto_is_balanced_only_when_the_budget_holds_it() {
+        let need = |_: &MemoryPlan| 7_000_000_000;
+        assert_eq!(MemoryPlan::resolve(MemoryMode::Auto, Backend::Wgpu, None, None, need).mode, MemoryMode::Low);
+        let small = Some(6_000_000_000);
+        assert_eq!(MemoryPlan::resolve(MemoryMode::Auto, Backend::Wgpu, small, None, need).mode, MemoryMode::Low);
+        let big = Some(16_000_000_000);
+        assert_eq!(MemoryPlan::resolve(MemoryMode::Auto, Backend::Wgpu, big, None, need).mode, MemoryMode::Balanced);
+    }
+
+    #[test]
+    fn estimate_of_512_counts_f16_unet_weights_and_refuses_a_small_budget() {
+        let cfg = ModelConfig::preset(Variant::V512);
+        let low = MemoryPlan::resolve(MemoryMode::Low, Backend::Wgpu, None, None, |_| 0);
+        let e16 = estimate(&cfg, 16, 320, 512, DType::F16, &low, 2);
+        let e32 = estimate(&cfg, 16, 320, 512, DType::F32, &low, 2);
+        // The UNet has about 1.4 billion parameters: ~2.8 GB in f16.
+        assert!((2.5e9..3.3e9).contains(&(e16.weights as f64)), "{e16:?}");
+        assert!(e32.weights > e16.weights * 19 / 10);
+        let err = check_fits(&e16, Some(1_000_000_000), &low, DType::F16).unwrap_err();
+        assert!(err.to_string().contains("smaller output size"), "{err}");
+        assert!(check_fits(&e16, None, &low, DType::F16).is_ok());
+    }
+}
