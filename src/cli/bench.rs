@@ -249,6 +249,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut rows: Vec<Row> = Vec::new();
     let mut resident_rows = Vec::new();
     let mut loaded = Vec::new();
+    let mut estimates = Vec::new();
     for precision in precisions(&a.precision)? {
         let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
         let dtype = run.dtype()?;
@@ -266,6 +267,8 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         let after_load = dev.memory_pool_usage().map(|u| u.bytes_in_use);
         eprintln!("  loaded in {load_s:.1} s ({})", run.describe(&rt.plan));
         let enc_dtype = if rt.plan.encoders_on_host { DType::F32 } else { dtype };
+        let est = run.estimate(&cfg, &rt.plan, frames, h, w, 2)?;
+        estimates.push((p, est));
         resident_rows.push((
             p,
             [
@@ -293,6 +296,14 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     for (p, s) in &loaded {
         println!("  {p}: model load + upload {s:.1} s");
+    }
+    for (p, e) in &estimates {
+        println!(
+            "  {p}: the plan's estimate for a CFG generation: {:.2} GB ({:.2} GB weights + {:.2} GB activations)",
+            e.total() as f64 / 1e9,
+            e.weights as f64 / 1e9,
+            e.activations as f64 / 1e9
+        );
     }
     if let Some(rss) = peak_rss() {
         println!("peak process memory (RSS): {:.2} GB", rss as f64 / 1e9);

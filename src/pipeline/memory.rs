@@ -167,10 +167,15 @@ pub fn estimate(
         }
     }
     let widest = n * mc * lh * lw;
-    let unet = (skips + 10 * widest) * bytes + 2 * plan.chunk_elems as u64 * 4;
-    // One decoded frame: the decoder's widest level (ch · ch_mult.last) at full size, f32.
-    let dec_ch = (cfg.vae.ch * cfg.vae.ch_mult.last().copied().unwrap_or(1)) as u64;
-    let decode = 6 * dec_ch * height as u64 * width as u64 * 4;
+    // The largest piece: level 0's feed-forward hidden state (8·mc per token) or its
+    // attention scores if burn falls back to materialising them, capped by the chunking.
+    let heads = (mc / cfg.unet.num_head_channels.max(1) as u64).max(1);
+    let whole = (n * lh * lw * 8 * mc).max(n * heads * (lh * lw).pow(2));
+    let unet = (skips + 10 * widest) * bytes + 2 * whole.min(plan.chunk_elems as u64) * 4;
+    // One decoded frame, f32: about four live maps of the second level's width upsampled
+    // to full size (the largest), plus the mid-block's single-head attention scores.
+    let top = (cfg.vae.ch * cfg.vae.ch_mult.get(1).copied().unwrap_or(1)) as u64;
+    let decode = 4 * top * height as u64 * width as u64 * 4 + (lh * lw).pow(2) * 4;
     MemoryEstimate { weights, activations: unet.max(decode) }
 }
 
@@ -248,5 +253,46 @@ mod tests {
         let err = check_fits(&e16, Some(1_000_000_000), &low, DType::F16).unwrap_err();
         assert!(err.to_string().contains("smaller output size"), "{err}");
         assert!(check_fits(&e16, None, &low, DType::F16).is_ok());
+    }
+
+    /// The plan's estimates for every official preset at its own size (16 frames, CFG),
+    /// printed as a table; in f16 with the `low` plan each stays within the targets
+    /// (≤ 5 GB at 256, ≤ 6 GB at 512, ≤ 10 GB at 1024), and f32 `low` within 12 GB at 512.
+    #[test]
+    fn estimates_of_the_presets_meet_the_targets() {
+        use crate::model::config::Variant;
+        use crate::pipeline::generate::Settings;
+        let gb = |b: u64| b as f64 / 1e9;
+        for v in Variant::ALL {
+            let cfg = ModelConfig::preset(v);
+            let s = Settings::defaults(v);
+            for mode in [MemoryMode::Low, MemoryMode::Balanced] {
+                let plan = MemoryPlan::resolve(mode, Backend::Wgpu, None, None, |_| 0);
+                for dtype in [DType::F16, DType::F32] {
+                    let e = estimate(&cfg, s.frames, s.height, s.width, dtype, &plan, 2);
+                    println!(
+                        "{:<10} {:<8} {:?}: {:.2} GB ({:.2} weights + {:.2} activations)",
+                        v.name(),
+                        mode.to_string(),
+                        dtype,
+                        gb(e.total()),
+                        gb(e.weights),
+                        gb(e.activations)
+                    );
+                }
+            }
+            let low = MemoryPlan::resolve(MemoryMode::Low, Backend::Wgpu, None, None, |_| 0);
+            let f16 = gb(estimate(&cfg, s.frames, s.height, s.width, DType::F16, &low, 2).total());
+            let target = match v {
+                Variant::V256 => 5.0,
+                Variant::V512 | Variant::V512Interp => 6.0,
+                Variant::V1024 => 10.0,
+            };
+            assert!(f16 <= target, "{}: f16 low estimate {f16:.2} GB over the {target} GB target", v.name());
+            if v == Variant::V512 {
+                let f32 = gb(estimate(&cfg, s.frames, s.height, s.width, DType::F32, &low, 2).total());
+                assert!(f32 <= 12.0, "512 f32 low estimate {f32:.2} GB");
+            }
+        }
     }
 }

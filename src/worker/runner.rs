@@ -216,6 +216,28 @@ impl Runner {
             return;
         };
         let s = &job.settings;
+        // Refuse, before any tensor, a run the stated GPU memory cannot hold.
+        let rt = &loaded.rt;
+        let calls = if s.cfg == 1.0 {
+            1
+        } else if s.cfg_img.is_some() {
+            3
+        } else {
+            2
+        };
+        let fits = rt
+            .config
+            .estimate(&rt.model.config, &rt.plan, s.frames, s.height, s.width, calls)
+            .and_then(|est| rt.config.check_fits(&est, &rt.plan));
+        if let Err(e) = fits {
+            let message = e.to_string();
+            self.send(Event::Failed {
+                job: job.id,
+                message,
+                advice: "Change the memory mode or precision in the Model panel, or the output size.".into(),
+            });
+            return;
+        }
         let frame = prepare_frame(&job.image, s.height, s.width, job.fit, [0, 0, 0]);
         let frame2 = job.image2.as_ref().map(|i| prepare_frame(i, s.height, s.width, job.fit, [0, 0, 0]));
         let mut sampled_s = 0.0;
