@@ -39,11 +39,16 @@ pub mod f16_bounds {
     /// The free-running trajectory, final latent and video amplify the UNet's error step
     /// after step (with random weights, about 60× over four steps, in f32 as in f16). Their
     /// f16 bound is that amplification, measured on the same case in f32 (free-running error
-    /// ÷ first-step UNet error), times the f16 stage bound; never below [`SAMPLING`].
+    /// ÷ first-step UNet error), times the f16 stage bound; never below [`SAMPLING`] and
+    /// never above [`FREE_RUNNING_CAP`].
     pub fn free_running(f32_error: f64, f32_unet_error: f64) -> f64 {
         let amplification = if f32_unet_error > 0.0 { f32_error / f32_unet_error } else { f64::INFINITY };
-        (amplification * STAGE).max(SAMPLING)
+        (amplification * STAGE).clamp(SAMPLING, FREE_RUNNING_CAP)
     }
+
+    /// An output unrelated to the reference (zeros, another clip) is at rel. L2 ≥ 1: the
+    /// free-running bound stays well below, so such an output always fails.
+    pub const FREE_RUNNING_CAP: f64 = 0.75;
 }
 
 /// Whether a sampling check measures the free-running trajectory.
