@@ -202,7 +202,7 @@ pub fn multi_head_attention_chunked(
     let (k, v) = (split(k, lk, d), split(v, lk, dv));
     let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
     let rows = match max_query_rows {
-        Some(r) if !causal && r > 0 && r < lq => r,
+        Some(r) if !causal && r > 0 && r < lq => chunk_len(lq, r),
         _ => lq,
     };
     let outs: Vec<Tensor<4>> = (0..lq)
@@ -217,6 +217,13 @@ pub fn multi_head_attention_chunked(
     out.swap_dims(1, 2).reshape([b, lq, heads * dv])
 }
 
+/// The length of the pieces that split `total` rows into pieces of at most `max`: a divisor
+/// of `total` when one is at least `max / 2` (every piece the same shape, so a GPU backend
+/// compiles and autotunes one kernel, not two), else `max`.
+fn chunk_len(total: usize, max: usize) -> usize {
+    (max.div_ceil(2).max(1)..=max).rev().find(|r| total % r == 0).unwrap_or(max)
+}
+
 /// Applies `f` to at most `max_rows` rows of `x` at a time (feed-forward chunking: the
 /// `[rows, inner]` intermediate never exceeds the chunk). `f` must act on rows independently.
 ///
@@ -227,6 +234,7 @@ pub fn chunk_rows(x: Tensor<3>, max_rows: Option<usize>, f: impl Fn(Tensor<3>) -
     let total = n * l;
     match max_rows {
         Some(r) if r > 0 && r < total => {
+            let r = chunk_len(total, r);
             let flat = x.reshape([1, total, c]); // [1, (n l), c]
             let outs: Vec<Tensor<3>> =
                 (0..total).step_by(r).map(|s| f(flat.clone().narrow(1, s, r.min(total - s)))).collect();
@@ -257,6 +265,15 @@ mod tests {
     fn rel(a: Tensor<3>, b: Tensor<3>) -> f32 {
         let d = (a - b.clone()).powf_scalar(2.0).sum().sqrt().into_scalar::<f32>();
         d / b.powf_scalar(2.0).sum().sqrt().into_scalar::<f32>()
+    }
+
+    #[test]
+    fn chunks_are_equal_when_a_divisor_is_near() {
+        assert_eq!(chunk_len(2560, 163), 160);
+        assert_eq!(chunk_len(40960, 13107), 10240);
+        assert_eq!(chunk_len(333, 64), 37);
+        assert_eq!(chunk_len(331, 64), 64, "331 is prime: pieces of the maximum");
+        assert_eq!(chunk_len(10, 1), 1);
     }
 
     /// Query chunks of attention equal one piece (rows are independent), within 1e-6.
