@@ -183,13 +183,7 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let s = settings(a, variant, &cfg, fixture.as_ref())?;
     let run = RunConfig { backend: a.backend, precision: a.precision, memory: a.memory, budget_gb: a.vram_gb };
     let plan = run.plan(&cfg, s.frames, s.height, s.width)?;
-    let calls = if s.cfg == 1.0 {
-        1
-    } else if s.cfg_img.is_some() {
-        3
-    } else {
-        2
-    };
+    let calls = s.guidance().unet_calls();
     let est = run.estimate(&cfg, &plan, s.frames, s.height, s.width, calls)?;
     run.check_fits(&est, &plan)?;
     eprintln!(

@@ -126,11 +126,7 @@ fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
 
 /// Bytes of the weights under `prefixes` in `dtype`.
 fn resident(cfg: &ModelConfig, prefixes: &[&str], dtype: DType) -> u64 {
-    DynamiCrafter::expected_keys(cfg)
-        .iter()
-        .filter(|e| e.used && prefixes.iter().any(|p| e.name.starts_with(p)))
-        .map(|e| e.shape.iter().product::<usize>() as u64 * dtype.size() as u64)
-        .sum()
+    crate::pipeline::memory::params(cfg, prefixes) * dtype.size() as u64
 }
 
 struct Shape {

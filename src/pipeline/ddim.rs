@@ -24,6 +24,17 @@ pub struct Guidance {
     pub rescale: f32,
 }
 
+impl Guidance {
+    /// UNet calls per step: 1 without guidance (cfg = 1), 3 with separate image guidance, else 2.
+    pub fn unet_calls(&self) -> usize {
+        match (self.cfg == 1.0, self.cfg_img.is_some()) {
+            (true, _) => 1,
+            (false, true) => 3,
+            (false, false) => 2,
+        }
+    }
+}
+
 /// How the UNet calls of a step execute (never changes the numbers beyond float noise).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Execution {
@@ -118,13 +129,7 @@ pub fn sample(
     if schedule.is_empty() {
         return Err(SampleError::EmptySchedule);
     }
-    let calls = if guidance.cfg == 1.0 {
-        1
-    } else if guidance.cfg_img.is_some() {
-        3
-    } else {
-        2
-    };
+    let calls = guidance.unet_calls();
     if calls > 1 && cond.uncond.is_none() {
         return Err(SampleError::MissingUncond(guidance.cfg));
     }

@@ -141,6 +141,15 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The sampler's guidance: the image scale only applies with guidance on (cfg ≠ 1).
+    pub fn guidance(&self) -> Guidance {
+        Guidance {
+            cfg: self.cfg,
+            cfg_img: if self.cfg != 1.0 { self.cfg_img } else { None },
+            rescale: self.guidance_rescale,
+        }
+    }
+
     /// Checks every value before any tensor exists.
     pub fn validate(&self, model: &DynamiCrafter) -> Result<(), SettingsError> {
         if !(1..=1000).contains(&self.steps) {
@@ -326,11 +335,7 @@ pub fn generate(
     );
     let dims = cond.c_concat.dims();
     let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(dims.iter().product()), dims), &device);
-    let guidance = Guidance {
-        cfg: settings.cfg,
-        cfg_img: if settings.cfg != 1.0 { settings.cfg_img } else { None },
-        rescale: settings.guidance_rescale,
-    };
+    let guidance = settings.guidance();
     let exec = Execution {
         call: CallOptions {
             weights: BranchWeights { text: settings.text_weight, image: settings.image_weight },

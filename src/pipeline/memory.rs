@@ -120,8 +120,8 @@ impl MemoryEstimate {
     }
 }
 
-/// Parameters per component prefix (used tensors only).
-fn params(cfg: &ModelConfig, prefixes: &[&str]) -> u64 {
+/// Parameters under the component prefixes (tensors inference reads), from the module tree.
+pub fn params(cfg: &ModelConfig, prefixes: &[&str]) -> u64 {
     DynamiCrafter::expected_keys(cfg)
         .iter()
         .filter(|e| e.used && prefixes.iter().any(|p| e.name.starts_with(p)))

@@ -218,13 +218,7 @@ impl Runner {
         let s = &job.settings;
         // Refuse, before any tensor, a run the stated GPU memory cannot hold.
         let rt = &loaded.rt;
-        let calls = if s.cfg == 1.0 {
-            1
-        } else if s.cfg_img.is_some() {
-            3
-        } else {
-            2
-        };
+        let calls = s.guidance().unet_calls();
         let fits = rt
             .config
             .estimate(&rt.model.config, &rt.plan, s.frames, s.height, s.width, calls)
