@@ -104,11 +104,6 @@ impl Placement {
     pub fn encoders_on_host(device: &Device, dtype: DType) -> Self {
         Self { device: device.clone(), dtype, encoders: Device::flex(), encoder_dtype: DType::F32 }
     }
-
-    /// Whether the encoders run on another device than the UNet.
-    pub fn split(&self) -> bool {
-        self.encoders != self.device
-    }
 }
 
 /// The whole model, loaded.

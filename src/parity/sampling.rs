@@ -18,6 +18,11 @@ use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_fram
 use crate::pipeline::rng::{FixedNoise, NoiseSource};
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
 
+/// The larger error, NaN as soon as either is NaN (`f64::max` would drop a NaN).
+fn worst(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+}
+
 fn chunks(v: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
     if n == 0 {
         return Vec::new();
@@ -171,10 +176,7 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
         let g = fx.f32(&format!("{name}.{suffix}")).map_err(e)?;
         let per = chunks(g.data, n_steps);
         let worst = if per.len() == traj.len() {
-            per.iter()
-                .zip(traj.iter())
-                .map(|(g, o)| rel_l2(o, g))
-                .fold(0.0f64, |a, b| if b.is_nan() { f64::NAN } else { a.max(b) })
+            per.iter().zip(traj.iter()).map(|(g, o)| rel_l2(o, g)).fold(0.0f64, worst)
         } else {
             f64::INFINITY
         };
@@ -219,7 +221,6 @@ fn teacher_forced(
             ControlFlow::Continue(())
         })
         .map_err(|e| e.to_string())?;
-        let worst = |a: f64, b: f64| if b.is_nan() || a.is_nan() { f64::NAN } else { a.max(b) };
         worst_x = worst(worst_x, rel_l2(&host(out.latent)?, &golden_x[step]));
         let x0 = x0.ok_or("the step reported no x0")?;
         worst_x0 = worst(worst_x0, rel_l2(&host(x0)?, &golden_x0[step]));

@@ -115,6 +115,7 @@ impl CondCache {
         Self::default()
     }
 
+    /// The value under `key`, made by `make` (and kept) when absent; oldest entries go first.
     fn get_or<K: PartialEq + Clone, V: Clone, E>(
         list: &mut Vec<(K, V)>,
         key: &K,
@@ -138,32 +139,23 @@ impl CondCache {
     }
 
     fn text(&mut self, model: &DynamiCrafter, tokenizer: &ClipTokenizer, prompt: &str) -> Tensor<3> {
-        let key = prompt.to_owned();
-        let r: Result<_, std::convert::Infallible> =
-            Self::get_or(&mut self.text, &key, (&mut self.hits, &mut self.misses), || {
-                Ok(text_context(model, tokenizer, prompt))
-            });
-        match r {
-            Ok(t) => t,
-            Err(never) => match never {},
-        }
+        let made = Self::get_or(&mut self.text, &prompt.to_owned(), (&mut self.hits, &mut self.misses), || {
+            Ok::<_, std::convert::Infallible>(text_context(model, tokenizer, prompt))
+        });
+        made.unwrap_or_else(|never| match never {})
     }
 
-    fn image(&mut self, model: &DynamiCrafter, image: &ImageTensor) -> Result<Tensor<3>, PreprocessError> {
-        Self::get_or(&mut self.image, &image_key(image), (&mut self.hits, &mut self.misses), || {
-            image_context(model, image)
-        })
+    /// `key` is [`image_key`] of `image` (hashed once per image by the caller).
+    fn image(&mut self, model: &DynamiCrafter, image: &ImageTensor, key: u64) -> Result<Tensor<3>, PreprocessError> {
+        Self::get_or(&mut self.image, &key, (&mut self.hits, &mut self.misses), || image_context(model, image))
     }
 
-    fn posterior(&mut self, model: &DynamiCrafter, image: &ImageTensor) -> Posterior {
-        let r: Result<_, std::convert::Infallible> =
-            Self::get_or(&mut self.posterior, &image_key(image), (&mut self.hits, &mut self.misses), || {
-                Ok(encode_posterior(model, image))
-            });
-        match r {
-            Ok(p) => p,
-            Err(never) => match never {},
-        }
+    /// `key` is [`image_key`] of `image`.
+    fn posterior(&mut self, model: &DynamiCrafter, image: &ImageTensor, key: u64) -> Posterior {
+        let made = Self::get_or(&mut self.posterior, &key, (&mut self.hits, &mut self.misses), || {
+            Ok::<_, std::convert::Infallible>(encode_posterior(model, image))
+        });
+        made.unwrap_or_else(|never| match never {})
     }
 }
 
@@ -225,13 +217,14 @@ pub fn build(
     cache: &mut CondCache,
 ) -> Result<Conditioning, PreprocessError> {
     let device = model.device();
-    let img_ctx = cache.image(model, inp.image)?;
+    let key = image_key(inp.image);
+    let img_ctx = cache.image(model, inp.image, key)?;
     let text = cache.text(model, tokenizer, inp.prompt);
     let cond = Tensor::cat(vec![text, img_ctx.clone()], 1);
     let uncond = match inp.with_uncond {
         true => {
             let zeros = ImageTensor { data: vec![0.0; inp.image.data.len()], ..inp.image.clone() };
-            let zero_ctx = cache.image(model, &zeros)?;
+            let zero_ctx = cache.image(model, &zeros, image_key(&zeros))?;
             Some(Tensor::cat(vec![cache.text(model, tokenizer, inp.negative_prompt), zero_ctx], 1))
         }
         false => None,
@@ -239,7 +232,7 @@ pub fn build(
     let uncond_img = inp.with_uncond_img.then(|| Tensor::cat(vec![cache.text(model, tokenizer, ""), img_ctx], 1));
 
     let t = inp.frames;
-    let post0 = cache.posterior(model, inp.image);
+    let post0 = cache.posterior(model, inp.image, key);
     let z0 = sample_latent(model, &post0, 0, noise); // [1, 4, h, w]
     let [_, c, h, w] = z0.dims();
     let c_concat = match inp.mode {
@@ -249,7 +242,7 @@ pub fn build(
                 Mode::Interpolation => inp.image2.unwrap_or(inp.image),
                 _ => inp.image,
             };
-            let post_l = cache.posterior(model, last_img);
+            let post_l = cache.posterior(model, last_img, image_key(last_img));
             let zl = sample_latent(model, &post_l, t - 1, noise);
             let mut parts = vec![z0.reshape([1, c, 1, h, w])];
             if t > 2 {

@@ -323,12 +323,6 @@ impl<'c, 's> Vars<'c, 's> {
         }
     }
 
-    /// Uploads host values as a tensor of this pass's dtype.
-    pub fn upload<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-        let data = narrow_f32(values, shape.to_vec(), self.ctx.dtype);
-        Tensor::<D>::from_data(data, (&self.ctx.device, self.ctx.dtype))
-    }
-
     fn placeholder<const D: usize>(&self) -> Tensor<D> {
         Tensor::<D>::zeros([1; D], (&self.ctx.device, self.ctx.dtype))
     }
