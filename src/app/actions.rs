@@ -13,7 +13,7 @@ use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::Phase;
 use crate::pipeline::preprocess::{LoadOptions, decode_image_bytes, load_image};
-use crate::weights::import::CacheDType;
+use crate::weights::import::{CacheDType, variant_from_name};
 use crate::worker::protocol::{Command, Job, ModelSource};
 
 /// Something the user asked for.
@@ -25,10 +25,14 @@ pub enum Action {
     LoadModel(ModelSource),
     /// Precision or memory settings changed: the worker reloads the model under them.
     Configure,
+    /// Import a checkpoint; without a variant the file decides (or the user is asked).
     Import {
         path: PathBuf,
-        variant: Variant,
+        variant: Option<Variant>,
     },
+    CancelImport,
+    /// The user's answer to a [`super::VariantChoice`] (`None`: dismissed).
+    ChooseVariant(Option<Variant>),
     OpenModelDialog,
     ImportDialog,
     SetImage {
@@ -128,9 +132,36 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Import { path, variant } => {
-            app.model = ModelStatus::Importing { done: 0, total: 0 };
-            if let Some(w) = app.worker() {
-                let _ = w.send(Command::Import { path, variant, dtype: CacheDType::F16 });
+            if !matches!(app.model, ModelStatus::Importing { .. }) {
+                app.before_import = app.model.clone();
+            }
+            let cancel = Arc::new(AtomicBool::new(false));
+            let sent = app.worker().is_some_and(|w| {
+                w.send(Command::Import { path, variant, dtype: CacheDType::F16, cancel: cancel.clone() })
+            });
+            if sent {
+                app.model = ModelStatus::Importing { done: 0, total: 0 };
+                app.import_cancel = Some(cancel);
+            } else {
+                error(
+                    app,
+                    "the model worker is busy or stopped",
+                    "Wait for the current generation, then import again.",
+                );
+            }
+        }
+        Action::CancelImport => {
+            if let Some(c) = &app.import_cancel {
+                c.store(true, Ordering::Relaxed);
+            }
+        }
+        Action::ChooseVariant(v) => {
+            if let (Some(choice), Some(variant)) = (app.variant_choice.take(), v) {
+                app.push(if choice.import {
+                    Action::Import { path: choice.path, variant: Some(variant) }
+                } else {
+                    Action::LoadModel(ModelSource::Checkpoint { path: choice.path, variant })
+                });
             }
         }
         Action::OpenModelDialog => {
@@ -139,8 +170,17 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 .add_filter("Models", &["safetensors", "ckpt", "pt", "pth"])
                 .pick_file();
             if let Some(path) = file {
-                let variant = guess_variant(&path).unwrap_or(Variant::V512);
-                app.push(Action::LoadModel(ModelSource::Checkpoint { path, variant }));
+                match variant_from_name(&path) {
+                    Some(variant) => app.push(Action::LoadModel(ModelSource::Checkpoint { path, variant })),
+                    None => {
+                        app.variant_choice = Some(super::VariantChoice {
+                            path,
+                            candidates: Variant::ALL.to_vec(),
+                            why: "The file name does not say which DynamiCrafter this is.".into(),
+                            import: false,
+                        })
+                    }
+                }
             }
         }
         Action::ImportDialog => {
@@ -149,8 +189,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 .add_filter("Checkpoints", &["ckpt", "pt", "pth", "safetensors"])
                 .pick_file();
             if let Some(path) = file {
-                let variant = app.state.variant.or_else(|| guess_variant(&path)).unwrap_or(Variant::V512);
-                app.push(Action::Import { path, variant });
+                app.push(Action::Import { path, variant: None });
             }
         }
         Action::SetImage { second, path } => match load_image(&path, &LoadOptions::default()) {
@@ -267,21 +306,6 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
     }
 }
 
-fn guess_variant(path: &std::path::Path) -> Option<Variant> {
-    let p = path.to_string_lossy().to_ascii_lowercase();
-    if p.contains("interp") {
-        Some(Variant::V512Interp)
-    } else if p.contains("1024") {
-        Some(Variant::V1024)
-    } else if p.contains("256") {
-        Some(Variant::V256)
-    } else if p.contains("512") {
-        Some(Variant::V512)
-    } else {
-        None
-    }
-}
-
 /// Builds a job from the current controls and runs or queues it.
 fn generate(app: &mut StudioApp) {
     if !matches!(app.model, ModelStatus::Ready(_)) {
@@ -326,6 +350,7 @@ pub fn start_next(app: &mut StudioApp) {
     let job = q.job;
     let running = Running {
         job: job.id,
+        request: job.clone(),
         settings: job.settings.clone(),
         cancel: job.cancel.clone(),
         phase: Phase::Encoding,

@@ -3,13 +3,19 @@
 use super::actions::start_next;
 use super::export_job::ExportMsg;
 use super::textures::Frames;
-use super::{ModelStatus, Notice, StudioApp};
+use std::time::{Duration, Instant};
+
+use super::{Action, ModelStatus, Notice, Queued, StudioApp};
 use crate::worker::protocol::Event;
 
 /// At most this many events per frame, so a burst never stalls the UI.
 const MAX_EVENTS_PER_FRAME: usize = 256;
 
-/// Applies every pending event.
+/// A worker that dies this many times within [`RESTART_WINDOW`] is not restarted again.
+const MAX_RESTARTS: usize = 3;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+/// Applies every pending event, then notices a worker that died.
 pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     poll_export(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
@@ -19,14 +25,71 @@ pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
         app.events_seen += 1;
         apply(app, ctx, ev);
     }
+    recover_worker(app, ctx);
+}
+
+/// A worker thread that ended without being asked (a panic outside a command, a bug) is
+/// replaced: the interrupted generation goes back to the front of the queue, the queue is
+/// kept, and the model is reloaded under the same settings. A crash loop stops restarting.
+fn recover_worker(app: &mut StudioApp, ctx: &egui::Context) {
+    let Some(reason) = app.worker.as_mut().and_then(crate::worker::WorkerHandle::exit_reason) else {
+        return;
+    };
+    let now = Instant::now();
+    app.worker_restarts.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+    if let Some(r) = app.running.take() {
+        app.queue.push_front(Queued { job: r.request });
+    }
+    app.preview = None;
+    app.import_cancel = None;
+    let kept = app.queue.len();
+    if app.worker_restarts.len() >= MAX_RESTARTS {
+        app.worker = None;
+        app.model = ModelStatus::Failed("the model worker keeps stopping".into());
+        app.notice = Some(Notice {
+            text: format!(
+                "The model worker stopped again ({reason}); it stopped {MAX_RESTARTS} times within a minute, so it was not restarted."
+            ),
+            advice: format!(
+                "Your {kept} queued generation(s) are kept. Try f32 precision or the low memory mode, then restart the app."
+            ),
+            is_error: true,
+        });
+        return;
+    }
+    app.worker_restarts.push(now);
+    match super::spawn_worker(ctx, &app.state, &app.history) {
+        Ok(w) => {
+            app.worker = Some(w);
+            app.model = ModelStatus::None;
+            if let Some(m) = app.state.model.clone() {
+                app.push(Action::LoadModel(m));
+            }
+            app.notice = Some(Notice {
+                text: format!("The model worker stopped ({reason}) and was restarted."),
+                advice: format!(
+                    "The model is reloading; {kept} queued generation(s) are kept and will run once it is ready."
+                ),
+                is_error: true,
+            });
+        }
+        Err(n) => {
+            app.worker = None;
+            app.notice = Some(n);
+        }
+    }
 }
 
 fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
     match ev {
         Event::Device { backend, adapter } => app.adapter = format!("{backend}: {adapter}"),
-        Event::ModelLoading { label } => app.model = ModelStatus::Loading(label),
-        Event::ModelLoaded { label, runtime, variant, defaults } => {
+        Event::ModelLoading { label } => {
+            app.import_cancel = None;
+            app.model = ModelStatus::Loading(label);
+        }
+        Event::ModelLoaded { label, runtime, variant, defaults, source } => {
             app.model = ModelStatus::Ready(format!("{label} · {runtime}"));
+            app.state.model = Some(source);
             let changed = app.state.variant != variant
                 || app.defaults.height != defaults.height
                 || app.defaults.frames != defaults.frames;
@@ -53,8 +116,23 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
         }
         Event::ImportProgress { done, total } => app.model = ModelStatus::Importing { done, total },
         Event::ImportFailed { message } => {
+            app.import_cancel = None;
             app.model = ModelStatus::Failed(message.clone());
             app.notice = Some(Notice { text: message, advice: String::new(), is_error: true });
+        }
+        Event::ImportCancelled => {
+            app.import_cancel = None;
+            app.model = std::mem::take(&mut app.before_import);
+            app.notice = Some(Notice {
+                text: "Import cancelled; nothing was written".into(),
+                advice: String::new(),
+                is_error: false,
+            });
+        }
+        Event::ImportNeedsVariant { path, candidates, why } => {
+            app.import_cancel = None;
+            app.model = std::mem::take(&mut app.before_import);
+            app.variant_choice = Some(super::VariantChoice { path, candidates, why, import: true });
         }
         Event::Phase { job, phase } => {
             if let Some(r) = app.running.as_mut().filter(|r| r.job == job) {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
 use crate::export::{Clip, ExportOptions, ExportReport, export_with_progress};
 use crate::history::{History, HistoryEntry};
@@ -41,16 +41,20 @@ impl ExportJob {
         let flag = cancel.clone();
         let path = target.clone();
         std::thread::spawn(move || {
-            let result = history.load_frames(&entry).map_err(|e| e.to_string()).and_then(|frames| {
-                let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
-                let clip = Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() };
-                export_with_progress(&clip, &path, &opts, &mut |p| {
-                    let _ = tx.try_send(ExportMsg::Progress(p.fraction()));
-                    wake();
-                    !flag.load(Ordering::Relaxed)
+            let export = || {
+                history.load_frames(&entry).map_err(|e| e.to_string()).and_then(|frames| {
+                    let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
+                    let clip = Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() };
+                    export_with_progress(&clip, &path, &opts, &mut |p| {
+                        let _ = tx.try_send(ExportMsg::Progress(p.fraction()));
+                        wake();
+                        !flag.load(Ordering::Relaxed)
+                    })
+                    .map_err(|e| e.to_string())
                 })
-                .map_err(|e| e.to_string())
-            });
+            };
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(export))
+                .unwrap_or_else(|p| Err(format!("internal error: {}", crate::worker::panic_message(&*p))));
             let _ = tx.send(match result {
                 Ok(r) => ExportMsg::Done(r),
                 Err(e) => ExportMsg::Failed(e),
@@ -60,14 +64,18 @@ impl ExportJob {
         Self { target, progress: 0.0, cancel, rx }
     }
 
-    /// Drains progress; returns the final message once the export ends.
+    /// Drains progress; returns the final message once the export ends, or a failure if
+    /// the export thread ended without one (it died).
     pub fn poll(&mut self) -> Option<ExportMsg> {
-        for msg in self.rx.try_iter() {
-            match msg {
-                ExportMsg::Progress(p) => self.progress = p,
-                done => return Some(done),
+        loop {
+            match self.rx.try_recv() {
+                Ok(ExportMsg::Progress(p)) => self.progress = p,
+                Ok(done) => return Some(done),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => {
+                    return Some(ExportMsg::Failed("the export stopped unexpectedly".into()));
+                }
             }
         }
-        None
     }
 }

@@ -63,10 +63,22 @@ pub enum ModelStatus {
     Failed(String),
 }
 
+/// A file whose model variant the user must choose (the file cannot tell).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantChoice {
+    pub path: PathBuf,
+    pub candidates: Vec<crate::model::config::Variant>,
+    pub why: String,
+    /// Import it (else load it directly).
+    pub import: bool,
+}
+
 /// The generation in progress.
 #[derive(Debug, Clone)]
 pub struct Running {
     pub job: JobId,
+    /// The request itself, re-queued if the worker dies under it.
+    pub request: Job,
     pub settings: Settings,
     pub cancel: Arc<AtomicBool>,
     pub phase: Phase,
@@ -115,6 +127,14 @@ pub struct StudioApp {
     pub texture_cache: std::collections::HashMap<String, egui::TextureHandle>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// Cancels the import in progress.
+    pub import_cancel: Option<Arc<AtomicBool>>,
+    /// The model status to return to when an import is cancelled or needs a choice.
+    pub before_import: ModelStatus,
+    /// A file waiting for the user to say which model it is.
+    pub variant_choice: Option<VariantChoice>,
+    /// When the worker was restarted after dying (a crash loop stops restarting).
+    pub worker_restarts: Vec<std::time::Instant>,
     next_job: JobId,
     actions: Vec<Action>,
 }
@@ -149,19 +169,9 @@ impl StudioApp {
         panels::theme::apply(ctx, state.theme);
         let root = history_dir.or_else(History::default_root).unwrap_or_else(|| PathBuf::from("history"));
         let history = History::new(root);
-        let repaint = ctx.clone();
-        let worker = WorkerHandle::spawn(state.run_config(), history.clone(), move || repaint.request_repaint());
-        let mut notice = None;
-        let worker = match worker {
-            Ok(w) => Some(w),
-            Err(e) => {
-                notice = Some(Notice {
-                    text: format!("cannot start the model worker: {e}"),
-                    advice: String::new(),
-                    is_error: true,
-                });
-                None
-            }
+        let (worker, notice) = match spawn_worker(ctx, &state, &history) {
+            Ok(w) => (Some(w), None),
+            Err(n) => (None, Some(n)),
         };
         let entries = history.list();
         let defaults = state.settings.clone();
@@ -185,6 +195,10 @@ impl StudioApp {
             events_seen: 0,
             texture_cache: Default::default(),
             export: None,
+            import_cancel: None,
+            before_import: ModelStatus::None,
+            variant_choice: None,
+            worker_restarts: Vec::new(),
             next_job: 1,
             actions: Vec::new(),
         };
@@ -216,6 +230,14 @@ impl StudioApp {
         self.worker.as_ref()
     }
 
+    /// Stops the worker thread as if it had died (tests of the recovery path).
+    #[doc(hidden)]
+    pub fn stop_worker_for_test(&self) {
+        if let Some(w) = &self.worker {
+            let _ = w.commands.send(crate::worker::protocol::Command::Shutdown);
+        }
+    }
+
     /// Whether the worker thread still runs.
     pub fn worker_alive(&self) -> bool {
         self.worker.as_ref().is_some_and(WorkerHandle::is_alive)
@@ -238,6 +260,16 @@ impl eframe::App for StudioApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STORAGE_KEY, &self.state);
     }
+}
+
+/// Starts a model worker under the persisted run settings.
+fn spawn_worker(ctx: &egui::Context, state: &PersistedState, history: &History) -> Result<WorkerHandle, Notice> {
+    let repaint = ctx.clone();
+    WorkerHandle::spawn(state.run_config(), history.clone(), move || repaint.request_repaint()).map_err(|e| Notice {
+        text: format!("cannot start the model worker: {e}"),
+        advice: "Restart the app; if it persists, the system is out of threads or memory.".into(),
+        is_error: true,
+    })
 }
 
 /// Runs the desktop app (blocks until the window closes).

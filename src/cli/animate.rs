@@ -19,7 +19,7 @@ use crate::pipeline::generate::{Phase, Progress, Settings, generate};
 use crate::pipeline::memory::MemoryMode;
 use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
 use crate::pipeline::runtime::{self, RunConfig};
-use crate::weights::import::{detect_variant, open_checkpoint};
+use crate::weights::import::{Detection, detect_variant, open_checkpoint};
 
 /// Arguments of `animate`.
 #[derive(Debug, Args)]
@@ -153,9 +153,9 @@ fn describe_model(a: &AnimateArgs) -> anyhow::Result<Described> {
         None => {
             let v = match &a.variant {
                 Some(v) => Variant::parse(v).with_context(|| format!("unknown --variant `{v}`"))?,
-                None => {
-                    detect_variant(&ckpt, &a.model).map_err(|why| anyhow::anyhow!("{}: {why}", a.model.display()))?
-                }
+                None => detect_variant(&ckpt, &a.model)
+                    .and_then(Detection::require)
+                    .map_err(|why| anyhow::anyhow!("{}: {why}", a.model.display()))?,
             };
             (ModelConfig::preset(v), Some(v), None)
         }
@@ -226,6 +226,7 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
                     );
                     let _ = std::io::stderr().flush();
                 }
+                Progress::Conditioned { .. } | Progress::Decoded { .. } => {}
             }
             ControlFlow::Continue(())
         })?;

@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::model::config::Variant;
-use crate::weights::import::{CacheDType, default_model_dir, detect_variant, import_checkpoint, open_checkpoint};
+use crate::weights::import::{
+    CacheDType, Detection, default_model_dir, detect_variant, import_checkpoint, open_checkpoint,
+};
 
 /// Arguments of `import`.
 #[derive(Debug, Args)]
@@ -35,7 +37,9 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let ckpt = open_checkpoint(&a.checkpoint)?;
-            detect_variant(&ckpt, &a.checkpoint).map_err(|why| anyhow::anyhow!("{}: {why}", a.checkpoint.display()))?
+            detect_variant(&ckpt, &a.checkpoint)
+                .and_then(Detection::require)
+                .map_err(|why| anyhow::anyhow!("{}: {why}", a.checkpoint.display()))?
         }
     };
     let dtype = match a.dtype.as_str() {

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::model::DynamiCrafter;
 use crate::model::config::{ModelConfig, Variant};
-use crate::weights::import::{detect_variant, open_checkpoint};
+use crate::weights::import::{Detection, detect_variant, open_checkpoint};
 use crate::weights::vars::{TensorSource, check_keys};
 
 /// Arguments of `inspect`.
@@ -28,7 +28,9 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<ExitCode> {
     println!("{}: {:?}, {} tensors", a.checkpoint.display(), ckpt.format(), ckpt.tensor_names().len());
     let variant = match &a.variant {
         Some(v) => Variant::parse(v).with_context(|| format!("unknown variant `{v}`"))?,
-        None => detect_variant(&ckpt, &a.checkpoint).map_err(|why| anyhow::anyhow!(why))?,
+        None => {
+            detect_variant(&ckpt, &a.checkpoint).and_then(Detection::require).map_err(|why| anyhow::anyhow!(why))?
+        }
     };
     let expected = DynamiCrafter::expected_keys(&ModelConfig::preset(variant));
     let problems = check_keys(&expected, &ckpt, &[""]);

@@ -195,14 +195,7 @@ fn run_one(runner: &Runner, name: &str, case: &Value) -> Vec<Check> {
     match outcome {
         Ok(Ok(c)) => c,
         Ok(Err(msg)) => vec![Check::error(name, msg)],
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panic".into());
-            vec![Check::error(name, format!("panicked: {msg}"))]
-        }
+        Err(panic) => vec![Check::error(name, format!("panicked: {}", crate::worker::panic_message(&*panic)))],
     }
 }
 

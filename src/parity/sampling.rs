@@ -1,5 +1,6 @@
-//! Full sampling cases (`s0` … `s7`, fixtures README §2.9 and §3): images + prompt +
-//! the reference's noise → conditioning → DDIM with our UNet → VAE decode.
+//! Full sampling cases (`s0` … `s7`, fixtures README §2.9 and §3): the case becomes the
+//! app's [`Settings`] and runs through the same [`generate`] the CLI and the worker call,
+//! with the reference's noise injected; every intermediate it reports is checked.
 
 use std::ops::ControlFlow;
 
@@ -10,12 +11,11 @@ use super::metrics::rel_l2;
 use super::stages::host;
 use super::{Check, Runner};
 use crate::model::tokenizer::ClipTokenizer;
-use crate::model::unet::attention::{BranchWeights, CallOptions};
-use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
-use crate::pipeline::ddim::{Execution, Guidance, sample};
-use crate::pipeline::decode_video;
+use crate::pipeline::conditioning::{CondCache, Mode};
+use crate::pipeline::ddim::{Conditioning, Execution, Guidance, sample};
+use crate::pipeline::generate::{Progress, Settings, generate};
 use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
-use crate::pipeline::rng::{FixedNoise, NoiseSource};
+use crate::pipeline::rng::FixedNoise;
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
 
 /// The larger error, NaN as soon as either is NaN (`f64::max` would drop a NaN).
@@ -36,7 +36,6 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
     // Conditioning tensors are stage outputs; trajectories and the video are sampling results.
     let (tol_cond, tol) = (r.stage_bound(tol_f32), r.sampling_bound(tol_f32));
     let m = r.model()?;
-    let dev = &r.device()?;
     let fx = r.fx;
     let e = |x: super::fixture::FixtureError| x.to_string();
     let (frames, h, w) = (fx.size("frames").map_err(e)?, fx.size("height").map_err(e)?, fx.size("width").map_err(e)?);
@@ -57,64 +56,90 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
     };
     let cfg = s("cfg").as_f64().unwrap_or(1.0) as f32;
     let multi = s("multiple_cond_cfg").as_bool().unwrap_or(false);
-    let cfg_img = s("cfg_img").as_f64().map(|v| v as f32);
-    let steps = s("steps").as_u64().ok_or("case lacks `steps`")? as usize;
-    let spacing = s("spacing").as_str().and_then(Spacing::parse).ok_or("case lacks a known `spacing`")?;
-    let eta = s("eta").as_f64().unwrap_or(1.0);
-    let fs = s("fs").as_i64().unwrap_or(m.config.unet.default_fs);
-    let weights = BranchWeights {
-        text: case.pointer("/weights/w_text").and_then(Value::as_f64).unwrap_or(1.0) as f32,
-        image: case.pointer("/weights/w_img").and_then(Value::as_f64).unwrap_or(1.0) as f32,
-    };
-    let guidance = Guidance {
+    let weight = |k: &str| case.pointer(&format!("/weights/{k}")).and_then(Value::as_f64).unwrap_or(1.0) as f32;
+    // The case as an artist's settings: the parity runs the app's and the CLI's `generate`.
+    let settings = Settings {
+        mode,
+        prompt: s("prompt").as_str().unwrap_or("").to_owned(),
+        negative_prompt: s("uncond_prompt").as_str().unwrap_or("").to_owned(),
+        steps: s("steps").as_u64().ok_or("case lacks `steps`")? as usize,
         cfg,
-        cfg_img: multi.then_some(cfg_img.unwrap_or(cfg)),
-        rescale: s("guidance_rescale").as_f64().unwrap_or(0.0) as f32,
+        cfg_img: multi.then(|| s("cfg_img").as_f64().map_or(cfg, |v| v as f32)),
+        eta: s("eta").as_f64().unwrap_or(1.0) as f32,
+        fs: s("fs").as_i64().unwrap_or(m.config.unet.default_fs),
+        guidance_rescale: s("guidance_rescale").as_f64().unwrap_or(0.0) as f32,
+        seed: 0, // unused: the reference's noise is injected
+        text_weight: weight("w_text"),
+        image_weight: weight("w_img"),
+        frames,
+        height: h,
+        width: w,
+        spacing: s("spacing").as_str().and_then(Spacing::parse).ok_or("case lacks a known `spacing`")?.into(),
     };
-
-    let schedule =
-        DdimSchedule::from_tables(&m.schedule.alphas_cumprod, m.schedule.scale_arr.as_deref(), spacing, steps, eta);
-    let n_steps = schedule.len();
+    let n_steps = settings.schedule(m).len();
     let mut noise = FixedNoise {
         initial: fx.f32(&format!("{name}.x_T")).map_err(e)?.data,
         steps: chunks(fx.f32(&format!("{name}.noise")).map_err(e)?.data, n_steps),
         vae: chunks(fx.f32(&format!("{name}.vae_noise")).map_err(e)?.data, frames),
     };
-
     let tok = ClipTokenizer::new().map_err(|e| e.to_string())?;
-    let prompt = s("prompt").as_str().unwrap_or("").to_owned();
-    let negative = s("uncond_prompt").as_str().unwrap_or("").to_owned();
-    let inputs = CondInputs {
-        mode,
-        image: &img1,
-        image2: img2.as_ref(),
-        prompt: &prompt,
-        negative_prompt: &negative,
-        frames,
-        fs,
-        with_uncond: cfg != 1.0,
-        with_uncond_img: multi,
+    let exec = r.runtime()?.execution();
+
+    // Everything `generate` reports, read back to the host as it goes.
+    let mut seen: Option<(Conditioning, DdimSchedule)> = None;
+    let (mut traj_x, mut traj_x0, mut first_calls) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut latent, mut video) = (None, None);
+    let mut read_err = None;
+    let mut keep = |v: Result<Vec<f32>, String>| match v {
+        Ok(v) => Some(v),
+        Err(e) => {
+            read_err.get_or_insert(e);
+            None
+        }
     };
     let mut cache = CondCache::new();
-    let cond = conditioning::build(m, &tok, &inputs, &mut noise, &mut cache).map_err(|e| e.to_string())?;
+    generate(m, &tok, &settings, &img1, img2.as_ref(), Some(&mut noise), exec, &mut cache, &|| false, |p| {
+        match p {
+            Progress::Conditioned { cond, schedule } => seen = Some((cond.clone(), schedule.clone())),
+            Progress::Step { step, x, x0, unet_out, .. } => {
+                if step == 0 {
+                    first_calls = unet_out.iter().filter_map(|t| keep(host(t.clone()))).collect();
+                }
+                traj_x.extend(keep(host(x.clone())));
+                traj_x0.extend(keep(host(x0.clone())));
+            }
+            Progress::Decoded { latent: l, video: v } => {
+                latent = keep(host(l.clone()));
+                video = keep(host(v.clone()));
+            }
+            Progress::Phase(_) => {}
+        }
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = read_err {
+        return Err(e);
+    }
+    let (cond, schedule) = seen.ok_or("generate reported no conditioning")?;
+
     let mut checks = Vec::new();
-    let cmp = |checks: &mut Vec<Check>, suffix: &str, out: Vec<f32>, bound: f64| -> Result<(), String> {
+    let cmp = |checks: &mut Vec<Check>, suffix: &str, out: &[f32], bound: f64| -> Result<(), String> {
         let g = fx.f32(&format!("{name}.{suffix}")).map_err(e)?;
-        checks.push(Check::le(format!("{name}.{suffix}"), "rel_l2", rel_l2(&out, &g.data), bound));
+        checks.push(Check::le(format!("{name}.{suffix}"), "rel_l2", rel_l2(out, &g.data), bound));
         Ok(())
     };
-    cmp(&mut checks, "c_crossattn", host(cond.cond.clone())?, tol_cond)?;
+    cmp(&mut checks, "c_crossattn", &host(cond.cond.clone())?, tol_cond)?;
     if let Some(uc) = &cond.uncond {
         if fx.has(&format!("{name}.uc_crossattn")) {
-            cmp(&mut checks, "uc_crossattn", host(uc.clone())?, tol_cond)?;
+            cmp(&mut checks, "uc_crossattn", &host(uc.clone())?, tol_cond)?;
         }
     }
     if let Some(uc2) = &cond.uncond_img {
         if fx.has(&format!("{name}.uc2_crossattn")) {
-            cmp(&mut checks, "uc2_crossattn", host(uc2.clone())?, tol_cond)?;
+            cmp(&mut checks, "uc2_crossattn", &host(uc2.clone())?, tol_cond)?;
         }
     }
-    cmp(&mut checks, "c_concat", host(cond.c_concat.clone())?, tol_cond)?;
+    cmp(&mut checks, "c_concat", &host(cond.c_concat.clone())?, tol_cond)?;
 
     let want_t = fx.i64(&format!("{name}.timesteps")).map_err(e)?.data;
     let mut ours_t: Vec<i64> = schedule.timesteps.clone();
@@ -126,43 +151,6 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
     };
     checks.push(Check::le(format!("{name}.timesteps"), "mismatch", mism as f64, 0.0));
 
-    let exec = Execution { call: CallOptions { weights, ..r.runtime()?.execution().call }, ..r.runtime()?.execution() };
-    let dims = cond.c_concat.dims();
-    let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(dims.iter().product()), dims), dev);
-    let mut traj_x = Vec::new();
-    let mut traj_x0 = Vec::new();
-    let mut first_calls: Vec<Vec<f32>> = Vec::new();
-    let mut read_err = None;
-    let sampled = sample(
-        &m.unet,
-        &schedule,
-        &m.schedule,
-        m.config.diffusion.parameterization,
-        x_t,
-        &cond,
-        guidance,
-        exec,
-        &mut noise,
-        &|| false,
-        |rep| match (host(rep.x.clone()), host(rep.x0.clone())) {
-            (Ok(a), Ok(b)) => {
-                if rep.step == 0 {
-                    first_calls = rep.unet_out.iter().filter_map(|t| host(t.clone()).ok()).collect();
-                }
-                traj_x.push(a);
-                traj_x0.push(b);
-                ControlFlow::Continue(())
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                read_err = Some(e);
-                ControlFlow::Break(())
-            }
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    if let Some(e) = read_err {
-        return Err(e);
-    }
     // The first step's UNet calls see the reference's exact inputs: their error is the
     // UNet's own, before the trajectory amplifies it (a stage bound).
     let golden_calls = fx.f32(&format!("{name}.unet_out")).map_err(e)?;
@@ -182,9 +170,10 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
         };
         checks.push(Check::le(format!("{name}.{suffix} (worst step)"), "rel_l2", worst, tol));
     }
-    checks.extend(teacher_forced(r, name, &cond, &schedule, guidance, exec, tol)?);
-    cmp(&mut checks, "latent", host(sampled.latent.clone())?, tol)?;
-    cmp(&mut checks, "video", host(decode_video(m, sampled.latent))?, tol)?;
+    let exec = settings.execution(exec);
+    checks.extend(teacher_forced(r, name, &cond, &schedule, settings.guidance(), exec, tol)?);
+    cmp(&mut checks, "latent", &latent.ok_or("generate reported no latent")?, tol)?;
+    cmp(&mut checks, "video", &video.ok_or("generate reported no video")?, tol)?;
     Ok(checks)
 }
 
@@ -194,7 +183,7 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
 fn teacher_forced(
     r: &Runner,
     name: &str,
-    cond: &crate::pipeline::ddim::Conditioning,
+    cond: &Conditioning,
     schedule: &DdimSchedule,
     guidance: Guidance,
     exec: Execution,

@@ -9,8 +9,9 @@ use super::{Check, Runner, Verdict};
 use crate::model::clip_preprocess::clip_preprocess;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::unet::attention::BranchWeights;
+use crate::pipeline::generate::ddim_schedule;
 use crate::pipeline::preprocess::{FitMode, ImageTensor, LoadOptions, load_image, prepare_frame};
-use crate::pipeline::schedule::{DdimSchedule, NoiseSchedule, Spacing};
+use crate::pipeline::schedule::Spacing;
 
 type Res = Result<Vec<Check>, String>;
 
@@ -208,31 +209,32 @@ fn vae(r: &Runner, case: &Value) -> Res {
     Ok(checks)
 }
 
+/// The schedule buffers the sampler actually uses: read from the model's checkpoint (or
+/// cache) as loaded, so a cache that quantised them fails here.
 fn schedule(r: &Runner, case: &Value) -> Res {
     let bound = tol(case, "max_abs", 1e-6);
-    let s = NoiseSchedule::new(&r.fx.config.diffusion);
+    let s = &r.model()?.schedule;
     let mut checks = vec![
         compare_abs(r, "sched.betas", &s.betas, bound)?,
         compare_abs(r, "sched.alphas_cumprod", &s.alphas_cumprod, bound)?,
         compare_abs(r, "sched.sqrt_alphas_cumprod", &s.sqrt_alphas_cumprod, bound)?,
         compare_abs(r, "sched.sqrt_one_minus_alphas_cumprod", &s.sqrt_one_minus_alphas_cumprod, bound)?,
     ];
-    if let Some(sa) = &s.scale_arr {
-        if r.fx.has("sched.scale_arr") {
-            checks.push(compare_abs(r, "sched.scale_arr", sa, bound)?);
-        }
+    if r.fx.has("sched.scale_arr") {
+        let sa = s.scale_arr.as_deref().ok_or("the model has no `scale_arr` but the fixture does")?;
+        checks.push(compare_abs(r, "sched.scale_arr", sa, bound)?);
     }
     Ok(checks)
 }
 
+/// The DDIM schedule as `generate` builds it (from the model's stored buffers).
 fn ddim(r: &Runner, name: &str, case: &Value) -> Res {
     let bound = tol(case, "max_abs", 1e-6);
     let steps = case.get("steps").and_then(Value::as_u64).ok_or("case lacks `steps`")? as usize;
     let spacing =
         case.get("spacing").and_then(Value::as_str).and_then(Spacing::parse).ok_or("case lacks a known `spacing`")?;
     let eta = case.get("eta").and_then(Value::as_f64).unwrap_or(1.0);
-    let noise = NoiseSchedule::new(&r.fx.config.diffusion);
-    let d = DdimSchedule::new(&noise, spacing, steps, eta);
+    let d = ddim_schedule(r.model()?, spacing, steps, eta);
     let want_t = r.fx.i64(&format!("{name}.timesteps")).map_err(|e| e.to_string())?.data;
     let mism = if want_t.len() == d.timesteps.len() {
         want_t.iter().zip(&d.timesteps).filter(|(a, b)| a != b).count()

@@ -93,6 +93,13 @@ pub enum SampleError {
     MissingUncond(f32),
     #[error("the schedule has no step")]
     EmptySchedule,
+    #[error(
+        "the latent became NaN or infinite at step {step} of {total} (t = {timestep}); no frames were made from it. \
+         Try f32 precision (f16 can overflow), a lower guidance scale or guidance rescale, or fewer steps"
+    )]
+    NonFinite { step: usize, total: usize, timestep: i64 },
+    #[error("reading the latent back from the device failed: {0}")]
+    Device(String),
 }
 
 /// The partial result of a run cancelled during step `step`: the last predicted x0, or the
@@ -105,6 +112,15 @@ fn cancelled(last_x0: Option<Tensor<5>>, x: Tensor<5>, step: usize) -> Sampled {
 fn std_all(x: &Tensor<5>) -> Tensor<5> {
     let n: usize = x.dims().iter().product();
     x.clone().reshape([n]).var(0).sqrt().reshape([1, 1, 1, 1, 1])
+}
+
+/// Stops the run when the latent holds a NaN or an infinity (the sum of a tensor is finite
+/// only if every element is): clamping would turn it into black frames without a word.
+fn check_finite(x: &Tensor<5>, step: usize, total: usize, timestep: i64) -> Result<(), SampleError> {
+    let n: usize = x.dims().iter().product();
+    let sum =
+        x.clone().reshape([n]).sum().try_into_scalar::<f32>().map_err(|e| SampleError::Device(format!("{e:?}")))?;
+    if sum.is_finite() { Ok(()) } else { Err(SampleError::NonFinite { step: step + 1, total, timestep }) }
 }
 
 /// Runs DDIM from `x_T`. `on_step` is called after every step; `Break` cancels, and the
@@ -211,6 +227,7 @@ pub fn sample(
         let n = noise.step(step, numel);
         let noise_t = Tensor::<5>::from_data(TensorData::new(n, dims), &device);
         x = x0.clone() * a_prev.sqrt() + e_t * dir + noise_t * sigma;
+        check_finite(&x, step, total, t)?;
         let flow = on_step(StepReport { step, total, timestep: t, x0: &x0, x: &x, unet_out: &outs });
         if flow.is_break() {
             return Ok(Sampled { latent: x0, steps_done: step + 1, cancelled: true });

@@ -11,7 +11,7 @@ use crate::model::config::Variant;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::unet::attention::{BranchWeights, CallOptions};
 use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
-use crate::pipeline::ddim::{Execution, Guidance, SampleError, sample};
+use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample};
 use crate::pipeline::decode_video;
 use crate::pipeline::preprocess::ImageTensor;
 use crate::pipeline::rng::{NoiseSource, SeededSource};
@@ -54,6 +54,21 @@ impl From<SpacingSetting> for Spacing {
             SpacingSetting::UniformTrailing => Spacing::UniformTrailing,
         }
     }
+}
+
+impl From<Spacing> for SpacingSetting {
+    fn from(s: Spacing) -> Self {
+        match s {
+            Spacing::Uniform => SpacingSetting::Uniform,
+            Spacing::UniformTrailing => SpacingSetting::UniformTrailing,
+        }
+    }
+}
+
+/// The DDIM schedule the sampler runs: built from the schedule buffers **stored in the
+/// model's checkpoint** (what the reference samples with), not recomputed from the config.
+pub fn ddim_schedule(model: &DynamiCrafter, spacing: Spacing, steps: usize, eta: f64) -> DdimSchedule {
+    DdimSchedule::from_tables(&model.schedule.alphas_cumprod, model.schedule.scale_arr.as_deref(), spacing, steps, eta)
 }
 
 /// Slider ranges and defaults of a model (spec §8, §9).
@@ -150,6 +165,22 @@ impl Settings {
         }
     }
 
+    /// The sampler's DDIM schedule for these settings.
+    pub fn schedule(&self, model: &DynamiCrafter) -> DdimSchedule {
+        ddim_schedule(model, self.spacing.into(), self.steps, f64::from(self.eta))
+    }
+
+    /// The per-call options: the user's branch weights on top of the memory plan's `exec`.
+    pub fn execution(&self, exec: Execution) -> Execution {
+        Execution {
+            call: CallOptions {
+                weights: BranchWeights { text: self.text_weight, image: self.image_weight },
+                ..exec.call
+            },
+            ..exec
+        }
+    }
+
     /// Checks every value before any tensor exists.
     pub fn validate(&self, model: &DynamiCrafter) -> Result<(), SettingsError> {
         if !(1..=1000).contains(&self.steps) {
@@ -194,18 +225,33 @@ pub enum Phase {
     Decoding { frame: usize, total: usize },
 }
 
-/// What the progress callback receives.
+/// What the progress callback receives. The app and the CLI read phases and steps; the
+/// parity reads every intermediate, so the path it checks is the path users run.
 #[derive(Debug)]
 pub enum Progress<'a> {
     Phase(Phase),
-    /// After each DDIM step: the predicted clean latent `[1, 4, t, h, w]`, and the wall
-    /// time of the step measured after the device finished it (not when it was queued).
+    /// Once, before the first step: the guidance contexts and the DDIM schedule in use.
+    Conditioned {
+        cond: &'a Conditioning,
+        schedule: &'a DdimSchedule,
+    },
+    /// After each DDIM step: the predicted clean latent `[1, 4, t, h, w]`, the latent after
+    /// the step, the step's raw UNet outputs (call order cond, uncond, uncond_img), and the
+    /// wall time of the step measured after the device finished it (not when it was queued).
     Step {
         step: usize,
         total: usize,
         timestep: i64,
         x0: &'a Tensor<5>,
+        x: &'a Tensor<5>,
+        unet_out: &'a [Tensor<5>],
         seconds: f64,
+    },
+    /// The final latent `[1, 4, t, h, w]` and the decoded video `[1, 3, t, H, W]` in
+    /// [−1, 1], before the 8-bit conversion.
+    Decoded {
+        latent: &'a Tensor<5>,
+        video: &'a Tensor<5>,
     },
 }
 
@@ -326,23 +372,12 @@ pub fn generate(
         with_uncond_img: settings.cfg != 1.0 && settings.cfg_img.is_some(),
     };
     let cond = conditioning::build(model, tokenizer, &inputs, noise, cache)?;
-    let schedule = DdimSchedule::from_tables(
-        &model.schedule.alphas_cumprod,
-        model.schedule.scale_arr.as_deref(),
-        settings.spacing.into(),
-        settings.steps,
-        settings.eta as f64,
-    );
+    let schedule = settings.schedule(model);
+    let _ = on_progress(Progress::Conditioned { cond: &cond, schedule: &schedule });
     let dims = cond.c_concat.dims();
     let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(dims.iter().product()), dims), &device);
     let guidance = settings.guidance();
-    let exec = Execution {
-        call: CallOptions {
-            weights: BranchWeights { text: settings.text_weight, image: settings.image_weight },
-            ..exec.call
-        },
-        ..exec
-    };
+    let exec = settings.execution(exec);
     let mut step_start = std::time::Instant::now();
     let sampled = sample(
         &model.unet,
@@ -364,6 +399,8 @@ pub fn generate(
                 total: rep.total,
                 timestep: rep.timestep,
                 x0: rep.x0,
+                x: rep.x,
+                unet_out: rep.unet_out,
                 seconds,
             });
             step_start = std::time::Instant::now();
@@ -371,7 +408,8 @@ pub fn generate(
         },
     )?;
     let _ = on_progress(Progress::Phase(Phase::Decoding { frame: 0, total: settings.frames }));
-    let video = decode_video(model, sampled.latent);
+    let video = decode_video(model, sampled.latent.clone());
+    let _ = on_progress(Progress::Decoded { latent: &sampled.latent, video: &video });
     let frames = video_to_rgb8(video).map_err(GenerateError::Device)?;
     Ok(Generation {
         frames,

@@ -5,7 +5,7 @@
 //! Tensor bytes are read on demand, one tensor at a time, with a seek and a read of
 //! exactly the bytes needed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -121,6 +121,9 @@ pub struct TensorInfo {
     pub data_offset: u64,
     /// Length of the storage in bytes.
     pub storage_len: u64,
+    /// CRC-32 of the whole storage, where the format records one (PyTorch zip entries;
+    /// safetensors has none). Checked on every read that covers the storage.
+    pub storage_crc32: Option<u32>,
 }
 
 impl TensorInfo {
@@ -217,6 +220,8 @@ pub struct Checkpoint {
     format: CheckpointFormat,
     entries: BTreeMap<String, Entry>,
     file: Mutex<File>,
+    /// Storages whose CRC-32 has been checked (a storage may back several tensors).
+    verified: Mutex<HashSet<String>>,
 }
 
 /// The kind of file, from its first bytes.
@@ -240,6 +245,7 @@ impl Checkpoint {
             format: index.format,
             entries: index.entries,
             file: Mutex::new(file),
+            verified: Mutex::new(HashSet::new()),
         })
     }
 
@@ -340,8 +346,15 @@ impl Checkpoint {
         if info.is_contiguous() {
             let start = info.data_offset.saturating_add((info.storage_offset as u64).saturating_mul(elem as u64));
             read_at(&mut *file, start, &mut out).map_err(|e| self.read_err(name, e))?;
+            if info.storage_offset == 0 && out_len as u64 == info.storage_len {
+                // The common case: the tensor is its whole storage, checked as it was read.
+                self.check_crc(name, info, crc32fast::hash(&out))?;
+            } else {
+                self.verify_storage(&mut file, name, info)?;
+            }
             return Ok((info.dtype, out));
         }
+        self.verify_storage(&mut file, name, info)?;
         let span = span_elems(info);
         let span_bytes = span.len.saturating_mul(elem as u64);
         if span_bytes <= (out_len as u64).saturating_mul(4).saturating_add(span_slack) {
@@ -400,6 +413,44 @@ impl Checkpoint {
             written += bytes;
             Ok(())
         })
+    }
+
+    /// Compares a storage's CRC-32 with the one the file records (once per storage).
+    fn check_crc(&self, name: &str, info: &TensorInfo, crc: u32) -> Result<(), WeightsError> {
+        match info.storage_crc32 {
+            Some(want) if want != crc => Err(WeightsError::Corrupt {
+                path: self.path.clone(),
+                what: format!(
+                    "the bytes of tensor '{name}' (storage '{}') fail their CRC-32 check: the file was damaged \
+                     in transfer or on disk",
+                    info.storage
+                ),
+            }),
+            _ => {
+                self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(info.storage.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Streams a whole storage through CRC-32 when the tensor read covers only part of it
+    /// (views, transposed layouts); each storage is checked once.
+    fn verify_storage(&self, file: &mut File, name: &str, info: &TensorInfo) -> Result<(), WeightsError> {
+        if info.storage_crc32.is_none()
+            || self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&info.storage)
+        {
+            return Ok(());
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; (8 << 20).min(usize::try_from(info.storage_len).unwrap_or(usize::MAX))];
+        let mut done = 0u64;
+        while done < info.storage_len {
+            let n = usize::try_from((info.storage_len - done).min(buf.len() as u64)).unwrap_or(buf.len());
+            read_at(file, info.data_offset.saturating_add(done), &mut buf[..n]).map_err(|e| self.read_err(name, e))?;
+            hasher.update(&buf[..n]);
+            done += n as u64;
+        }
+        self.check_crc(name, info, hasher.finalize())
     }
 
     fn lock(&self) -> MutexGuard<'_, File> {
@@ -582,6 +633,7 @@ mod tests {
             storage: "s".into(),
             data_offset: 0,
             storage_len: 1000,
+            storage_crc32: None,
         }
     }
 
@@ -652,7 +704,7 @@ mod tests {
             })
             .collect();
         let file = Mutex::new(File::open(&path).unwrap());
-        (dir, Checkpoint { path, format: CheckpointFormat::Plain, entries, file })
+        (dir, Checkpoint { path, format: CheckpointFormat::Plain, entries, file, verified: Default::default() })
     }
 
     #[test]

@@ -82,25 +82,96 @@ pub struct ModelManifest {
     pub weights_file: String,
 }
 
-/// Guesses the variant from the tensors and the file path (spec §0): 256 has learnable
-/// `attn2.alpha` scalars and no `scale_arr`; 512, 1024 and 512_Interp are identical in keys
-/// and shapes, so the path decides (`1024`, `interp`), defaulting to 512.
-pub fn detect_variant(source: &dyn TensorSource, path: &Path) -> Result<Variant, String> {
+/// What a checkpoint tells about which DynamiCrafter it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detection {
+    /// The tensors decide (or, within the 512 family, the file name does).
+    Known { variant: Variant, why: String },
+    /// The file cannot decide between these: ask the user, never pick silently.
+    Ambiguous { candidates: Vec<Variant>, why: String },
+}
+
+impl Detection {
+    /// The variant, or an error that says how to choose (`--variant`).
+    pub fn require(self) -> Result<Variant, String> {
+        match self {
+            Detection::Known { variant, .. } => Ok(variant),
+            Detection::Ambiguous { candidates, why } => {
+                let names: Vec<String> = candidates.iter().map(|v| format!("--variant {}", v.name())).collect();
+                Err(format!("{why}; choose with {}", names.join(" or ")))
+            }
+        }
+    }
+}
+
+/// The variant a path names (file or folder: `…_512_interp/model.ckpt`, `dc_1024.ckpt`).
+pub fn variant_from_name(path: &Path) -> Option<Variant> {
+    let p = path.to_string_lossy().to_ascii_lowercase();
+    if p.contains("interp") {
+        Some(Variant::V512Interp)
+    } else if p.contains("1024") {
+        Some(Variant::V1024)
+    } else if p.contains("256") {
+        Some(Variant::V256)
+    } else if p.contains("512") {
+        Some(Variant::V512)
+    } else {
+        None
+    }
+}
+
+/// The `base_scale` of the dynamic rescale at which `scale_arr` ends (spec §5: 0.7 for 512
+/// and 512_Interp, 0.3 for 1024; the configs `inference_512_v1.0.yaml`, `inference_1024_v1.0.yaml`).
+const BASE_SCALE_512: f32 = 0.7;
+const BASE_SCALE_1024: f32 = 0.3;
+
+/// Detects the variant (spec §0, §5) from what the file can tell, then from its name:
+/// 256 has learnable `attn2.alpha` scalars and no `scale_arr`; 1024 ends `scale_arr` at 0.3
+/// and 512 / 512_Interp at 0.7; 512 and 512_Interp are identical in keys, shapes and
+/// buffers, so only the name can tell them apart, and without a telling name the answer is
+/// [`Detection::Ambiguous`]. The file wins over a name that contradicts it.
+pub fn detect_variant(source: &dyn TensorSource, path: &Path) -> Result<Detection, String> {
     let conv_in = source.shape_of("model.diffusion_model.input_blocks.0.0.weight");
     if conv_in.as_deref().map(|s| s.len() == 4 && s[1] == 8) != Some(true) {
         return Err("it has no DynamiCrafter UNet input convolution (`model.diffusion_model.input_blocks.0.0.weight` with 8 input channels)".into());
     }
-    let names = source.tensor_names();
-    if names.iter().any(|n| n.ends_with("attn2.alpha")) && source.shape_of("scale_arr").is_none() {
-        return Ok(Variant::V256);
-    }
-    let p = path.to_string_lossy().to_ascii_lowercase();
-    Ok(if p.contains("interp") {
-        Variant::V512Interp
-    } else if p.contains("1024") {
-        Variant::V1024
-    } else {
-        Variant::V512
+    let named = variant_from_name(path);
+    let has_alpha = source.tensor_names().iter().any(|n| n.ends_with("attn2.alpha"));
+    let base = match source.shape_of("scale_arr") {
+        Some(_) => source.read_f32("scale_arr").map_err(|e| e.to_string())?.last().copied(),
+        None => None,
+    };
+    let family_512 = |why: &str| match named {
+        Some(v @ (Variant::V512 | Variant::V512Interp)) => {
+            Detection::Known { variant: v, why: format!("{why}; the file name says {}", v.name()) }
+        }
+        _ => Detection::Ambiguous {
+            candidates: vec![Variant::V512, Variant::V512Interp],
+            why: format!("{why}, and 512 and 512_interp have the same tensors; the file name does not say which"),
+        },
+    };
+    Ok(match base {
+        None if has_alpha => Detection::Known {
+            variant: Variant::V256,
+            why: "learnable attn2.alpha scalars and no scale_arr: the 256 model".into(),
+        },
+        Some(b) if (b - BASE_SCALE_1024).abs() < 1e-3 => Detection::Known {
+            variant: Variant::V1024,
+            why: format!("scale_arr ends at {b:.3}: the 1024 model's base_scale"),
+        },
+        Some(b) if (b - BASE_SCALE_512).abs() < 1e-3 => {
+            family_512(&format!("scale_arr ends at {b:.3}: the 512 family's base_scale"))
+        }
+        _ => match named {
+            Some(v) => Detection::Known {
+                variant: v,
+                why: format!("the tensors do not tell; the file name says {}", v.name()),
+            },
+            None => Detection::Ambiguous {
+                candidates: vec![Variant::V512, Variant::V1024, Variant::V512Interp, Variant::V256],
+                why: "neither the tensors nor the file name tell which model this is".into(),
+            },
+        },
     })
 }
 

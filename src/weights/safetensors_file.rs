@@ -98,6 +98,7 @@ fn parse_tensor(
         storage: name.to_owned(),
         data_offset: data_start + begin,
         storage_len: end - begin,
+        storage_crc32: None,
     };
     let expected = (info.numel() as u128).saturating_mul(dtype.size() as u128);
     if info.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none()

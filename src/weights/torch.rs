@@ -125,7 +125,8 @@ struct StorageTable<'a> {
     archive: &'a ZipArchive,
     file: &'a mut File,
     prefix: &'a str,
-    ranges: HashMap<String, (String, DataRange)>,
+    /// Storage key → (zip entry name, byte range, CRC-32).
+    ranges: HashMap<String, (String, DataRange, u32)>,
 }
 
 impl StorageTable<'_> {
@@ -137,7 +138,7 @@ impl StorageTable<'_> {
                 return Ok(Entry::UnsupportedDType { dtype: s.clone() });
             }
         };
-        let (storage, range) = self.range(name, &t.storage_key)?;
+        let (storage, range, crc) = self.range(name, &t.storage_key)?;
         let info = TensorInfo {
             dtype,
             shape: to_usizes(name, &t.size)?,
@@ -147,6 +148,7 @@ impl StorageTable<'_> {
             storage,
             data_offset: range.offset,
             storage_len: range.len,
+            storage_crc32: Some(crc),
         };
         if info.shape.len() > MAX_DIMS {
             return Err(WeightsError::Corrupt {
@@ -158,7 +160,7 @@ impl StorageTable<'_> {
         Ok(Entry::Tensor(info))
     }
 
-    fn range(&mut self, name: &str, key: &str) -> Result<(String, DataRange), WeightsError> {
+    fn range(&mut self, name: &str, key: &str) -> Result<(String, DataRange, u32), WeightsError> {
         if let Some(found) = self.ranges.get(key) {
             return Ok(found.clone());
         }
@@ -170,8 +172,8 @@ impl StorageTable<'_> {
             });
         };
         let range = self.archive.data_range(&mut *self.file, entry)?;
-        self.ranges.insert(key.to_owned(), (entry_name.clone(), range));
-        Ok((entry_name, range))
+        self.ranges.insert(key.to_owned(), (entry_name.clone(), range, entry.crc32));
+        Ok((entry_name, range, entry.crc32))
     }
 
     fn out_of_bounds(&self, name: &str, needed: u64, available: u64) -> WeightsError {

@@ -20,6 +20,14 @@ const COMMAND_CAPACITY: usize = 16;
 /// Events waiting for the UI; previews beyond this are dropped.
 const EVENT_CAPACITY: usize = 64;
 
+/// The message of a caught panic (`panic!` payloads are a `String` or a `&str`).
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "internal error".into())
+}
+
 /// The UI's handle on the worker.
 #[derive(Debug)]
 pub struct WorkerHandle {
@@ -48,6 +56,18 @@ impl WorkerHandle {
     /// Whether the worker thread is still running.
     pub fn is_alive(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// If the thread has ended, why (its panic message, or that it stopped); `None` while
+    /// it runs. Reports an ended thread once.
+    pub fn exit_reason(&mut self) -> Option<String> {
+        if !self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+            return None;
+        }
+        Some(match self.thread.take()?.join() {
+            Ok(()) => "it stopped".to_owned(),
+            Err(p) => format!("it crashed: {}", panic_message(&*p)),
+        })
     }
 }
 

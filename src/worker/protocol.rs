@@ -69,8 +69,10 @@ pub enum Command {
     LoadModel(ModelSource),
     /// New precision or memory settings: reloads the loaded model under them.
     Configure(RunConfig),
-    /// Import a checkpoint into the model cache, then load it.
-    Import { path: PathBuf, variant: Variant, dtype: CacheDType },
+    /// Import a checkpoint into the model cache, then load it. Without a variant the file
+    /// decides (detection); when it cannot, the worker asks with [`Event::ImportNeedsVariant`].
+    /// Setting `cancel` stops the import between tensors and removes the partial file.
+    Import { path: PathBuf, variant: Option<Variant>, dtype: CacheDType, cancel: Arc<AtomicBool> },
     /// Run one generation.
     Generate(Box<Job>),
     /// Stop the worker.
@@ -98,6 +100,8 @@ pub enum Event {
         runtime: String,
         variant: Option<Variant>,
         defaults: Box<Settings>,
+        /// Where it came from (remembered, and reloaded after a worker restart).
+        source: ModelSource,
     },
     ModelFailed {
         message: String,
@@ -108,6 +112,14 @@ pub enum Event {
     },
     ImportFailed {
         message: String,
+    },
+    /// The user cancelled the import; nothing was written.
+    ImportCancelled,
+    /// The file cannot tell which model it is: the user must choose among `candidates`.
+    ImportNeedsVariant {
+        path: PathBuf,
+        candidates: Vec<Variant>,
+        why: String,
     },
     Phase {
         job: JobId,

@@ -4,12 +4,13 @@
 
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::Tensor;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use image::RgbImage;
 
+use super::panic_message;
 use crate::history::{History, HistoryRecord};
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
@@ -18,7 +19,9 @@ use crate::pipeline::decode_video;
 use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
 use crate::pipeline::preprocess::prepare_frame;
 use crate::pipeline::runtime::{self, RunConfig, Runtime};
-use crate::weights::import::{CacheDType, default_model_dir, import_checkpoint, open_checkpoint};
+use crate::weights::import::{
+    CacheDType, Detection, ImportError, default_model_dir, detect_variant, import_checkpoint, open_checkpoint,
+};
 use crate::worker::protocol::{Command, Event, Job, ModelSource};
 
 /// Approximate linear map from the 4 latent channels to RGB (the usual SD-VAE preview
@@ -66,13 +69,6 @@ pub fn advice_for(message: &str) -> String {
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "internal error".into())
-}
-
 /// The loaded model, its conditioning cache and what the UI needs to know about it.
 struct Loaded {
     rt: Runtime,
@@ -117,12 +113,14 @@ impl Runner {
                         self.guarded(|r| r.load(src));
                     }
                 }
-                Command::Import { path, variant, dtype } => self.guarded(|r| r.import(path, variant, dtype)),
+                Command::Import { path, variant, dtype, cancel } => {
+                    self.guarded(|r| r.import(path, variant, dtype, &cancel));
+                }
                 Command::Generate(job) => {
                     let id = job.id;
                     let outcome = catch_unwind(AssertUnwindSafe(|| self.generate(*job)));
                     if let Err(p) = outcome {
-                        let message = panic_message(p);
+                        let message = panic_message(&*p);
                         let advice = advice_for(&message);
                         self.send(Event::Failed { job: id, message, advice });
                     }
@@ -133,7 +131,7 @@ impl Runner {
 
     fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(self))) {
-            self.send(Event::ModelFailed { message: panic_message(p) });
+            self.send(Event::ModelFailed { message: panic_message(&*p) });
         }
     }
 
@@ -173,8 +171,8 @@ impl Runner {
                     }
                 }
                 let runtime = rt.config.describe(&rt.plan);
-                self.loaded = Some(Loaded { rt, cache: CondCache::new(), label: label.clone(), source: src });
-                self.send(Event::ModelLoaded { label, runtime, variant, defaults: Box::new(defaults) });
+                self.loaded = Some(Loaded { rt, cache: CondCache::new(), label: label.clone(), source: src.clone() });
+                self.send(Event::ModelLoaded { label, runtime, variant, defaults: Box::new(defaults), source: src });
             }
             Err(message) => {
                 self.send(Event::ModelFailed { message });
@@ -182,7 +180,21 @@ impl Runner {
         }
     }
 
-    fn import(&mut self, path: std::path::PathBuf, variant: Variant, dtype: CacheDType) {
+    fn import(&mut self, path: std::path::PathBuf, variant: Option<Variant>, dtype: CacheDType, cancel: &AtomicBool) {
+        let variant = match variant {
+            Some(v) => v,
+            None => match open_checkpoint(&path).map_err(|e| e.to_string()).and_then(|c| detect_variant(&c, &path)) {
+                Ok(Detection::Known { variant, .. }) => variant,
+                Ok(Detection::Ambiguous { candidates, why }) => {
+                    self.send(Event::ImportNeedsVariant { path, candidates, why });
+                    return;
+                }
+                Err(why) => {
+                    self.send(Event::ImportFailed { message: format!("{}: {why}", path.display()) });
+                    return;
+                }
+            },
+        };
         let Some(dest) = default_model_dir() else {
             self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
             return;
@@ -196,10 +208,13 @@ impl Runner {
                 let _ = events.try_send(Event::ImportProgress { done: p.tensors_done, total: p.tensors_total });
                 (self.wake)();
             }
-            true
+            !cancel.load(Ordering::Relaxed)
         });
         match result {
             Ok(manifest) => self.load(ModelSource::Checkpoint { path: dest.join(manifest.weights_file), variant }),
+            Err(ImportError::Cancelled) => {
+                self.send(Event::ImportCancelled);
+            }
             Err(e) => {
                 self.send(Event::ImportFailed { message: e.to_string() });
             }
@@ -267,6 +282,7 @@ impl Runner {
                         }
                     }
                 }
+                Progress::Conditioned { .. } | Progress::Decoded { .. } => {}
             }
             wake();
             if cancel() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }

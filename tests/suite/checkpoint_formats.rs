@@ -216,14 +216,7 @@ fn pickle(root: &P) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------
 
 fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
+    crc32fast::hash(data)
 }
 
 fn zip_stored(files: &[(String, Vec<u8>)]) -> Vec<u8> {

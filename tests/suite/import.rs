@@ -93,3 +93,91 @@ fn wrong_model_is_refused_before_writing() {
     assert!(matches!(err, ImportError::Keys { count, .. } if count > 100));
     assert!(std::fs::read_dir(tmp.path()).map(|d| d.count()).unwrap_or(0) == 0);
 }
+
+/// Two denoising steps of the tiny model with the fixture's settings.
+fn two_steps(m: &DynamiCrafter) -> Result<Vec<Vec<u8>>, dynamicrafter_studio::pipeline::generate::GenerateError> {
+    use dynamicrafter_studio::model::tokenizer::ClipTokenizer;
+    use dynamicrafter_studio::pipeline::conditioning::CondCache;
+    use dynamicrafter_studio::pipeline::ddim::Execution;
+    use dynamicrafter_studio::pipeline::generate::{Settings, generate};
+    use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+    let dir = crate::common::tiny_fixture();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let mut s = Settings::for_fixture(&m.config, &json);
+    s.prompt = "a cat".into();
+    s.steps = 2;
+    let img = load_image(&dir.join("input.png"), &LoadOptions::default()).unwrap();
+    let frame = prepare_frame(&img, s.height, s.width, FitMode::Reference, [0, 0, 0]);
+    let tok = ClipTokenizer::new().unwrap();
+    let mut cache = CondCache::new();
+    generate(m, &tok, &s, &frame, None, None, Execution::default(), &mut cache, &|| false, |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .map(|g| g.frames)
+}
+
+/// Import → cache → generate is the reference's path: an f32 cache gives exactly the frames
+/// of the checkpoint it came from.
+#[test]
+fn f32_cache_generates_the_checkpoints_frames() {
+    let (dir, cfg) = tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F32, |_| true).unwrap();
+    let dev = Backend::Cpu.device();
+    let cached = open_checkpoint(&tmp.path().join(&m.weights_file)).unwrap();
+    let original = open_checkpoint(&dir.join("model.ckpt")).unwrap();
+    let a = two_steps(&DynamiCrafter::load(&cached, &cfg, &dev, DType::F32).unwrap()).unwrap();
+    let b = two_steps(&DynamiCrafter::load(&original, &cfg, &dev, DType::F32).unwrap()).unwrap();
+    assert!(a == b, "frames from the f32 cache differ from the checkpoint's");
+}
+
+/// A NaN in the UNet's output (here: a NaN bias in its last convolution) stops the run with
+/// an error naming the step; it never becomes (black) frames.
+#[test]
+fn nan_in_the_unet_output_is_an_error_not_frames() {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    let (dir, cfg) = tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F32, |_| true).unwrap();
+    let bytes = std::fs::read(tmp.path().join(&m.weights_file)).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let poisoned = "model.diffusion_model.out.2.bias";
+    let nan_bias: Vec<u8> = (0..st.tensor(poisoned).unwrap().shape()[0]).flat_map(|_| f32::NAN.to_le_bytes()).collect();
+    let views: Vec<(String, TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, v)| {
+            let data = if name == poisoned { &nan_bias[..] } else { v.data() };
+            (name.clone(), TensorView::new(v.dtype(), v.shape().to_vec(), data).unwrap())
+        })
+        .collect();
+    let path = tmp.path().join("poisoned.safetensors");
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+    let ckpt = open_checkpoint(&path).unwrap();
+    let model = DynamiCrafter::load(&ckpt, &cfg, &Backend::Cpu.device(), DType::F32).unwrap();
+    let err = two_steps(&model).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("NaN or infinite at step 1 of 2"), "{msg}");
+    assert!(msg.contains("f32 precision"), "{msg}");
+}
+
+/// One flipped byte inside a tensor's data: the import stops and names the tensor.
+#[test]
+fn corrupted_tensor_byte_is_reported_by_name() {
+    let (dir, cfg) = tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("model.ckpt");
+    let mut bytes = std::fs::read(dir.join("model.ckpt")).unwrap();
+    let name = "model.diffusion_model.input_blocks.0.0.weight";
+    let info =
+        dynamicrafter_studio::weights::Checkpoint::open(&dir.join("model.ckpt")).unwrap().info(name).unwrap().clone();
+    let at = usize::try_from(info.data_offset).unwrap() + info.byte_len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = tmp.path().join("cache");
+    let err = import_with_config(&bad, &cfg, "tiny", &out, CacheDType::F16, |_| true).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(name) && msg.contains("CRC-32"), "{msg}");
+    assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0, "a partial cache was left behind");
+}

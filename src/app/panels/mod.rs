@@ -34,6 +34,7 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         history::history_ui(app, ui);
     });
     egui::CentralPanel::default().show(ui, |ui| player::player_ui(app, ui));
+    model::variant_choice_ui(app, &ui.ctx().clone());
 }
 
 fn top_bar_ui(app: &mut StudioApp, ui: &mut egui::Ui) {

@@ -21,7 +21,18 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
         ModelStatus::Importing { done, total } => {
             let f = if *total > 0 { *done as f32 / *total as f32 } else { 0.0 };
-            ui.add(egui::ProgressBar::new(f).text(format!("Importing: {done}/{total} tensors")))
+            let text = if *total > 0 {
+                format!("Importing: {done}/{total} tensors")
+            } else {
+                "Reading the checkpoint…".into()
+            };
+            ui.horizontal(|ui| {
+                ui.add(egui::ProgressBar::new(f).desired_width(220.0).text(text));
+                if ui.button("Cancel").on_hover_text("Stop the import; the partial cache is removed").clicked() {
+                    app.push(Action::CancelImport);
+                }
+            })
+            .response
         }
         ModelStatus::Ready(l) => ui.label(egui::RichText::new(format!("Ready: {l}")).strong()),
         ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
@@ -69,6 +80,39 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             app.push(Action::OpenModelDialog);
         }
     });
+}
+
+/// Asks which model a file is when the file cannot tell (a modal over the window).
+pub fn variant_choice_ui(app: &mut StudioApp, ctx: &egui::Context) {
+    let Some(choice) = app.variant_choice.clone() else {
+        return;
+    };
+    let modal = egui::Modal::new(egui::Id::unique("variant_choice")).show(ctx, |ui| {
+        ui.set_max_width(420.0);
+        ui.heading("Which DynamiCrafter is this?");
+        ui.label(choice.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        ui.label(egui::RichText::new(&choice.why).weak());
+        ui.add_space(6.0);
+        ui.horizontal_wrapped(|ui| {
+            for v in &choice.candidates {
+                let hint = match v {
+                    Variant::V256 => "256×256",
+                    Variant::V512 => "320×512, image to video",
+                    Variant::V1024 => "576×1024",
+                    Variant::V512Interp => "320×512, interpolation and loops",
+                };
+                if ui.button(v.name()).on_hover_text(hint).clicked() {
+                    app.push(Action::ChooseVariant(Some(*v)));
+                }
+            }
+            if ui.button("Cancel").clicked() {
+                app.push(Action::ChooseVariant(None));
+            }
+        });
+    });
+    if modal.should_close() {
+        app.push(Action::ChooseVariant(None));
+    }
 }
 
 /// Precision, memory mode and the card's memory: a change reloads the model under them.

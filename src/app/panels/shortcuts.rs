@@ -52,8 +52,8 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
                 }
             }
         } else if is_model {
-            let variant = app.state.variant.unwrap_or(crate::model::config::Variant::V512);
-            app.push(Action::Import { path, variant });
+            // The file decides which model it is; the user is asked when it cannot.
+            app.push(Action::Import { path, variant: None });
         } else {
             app.push(Action::SetImage { second: false, path });
         }
