@@ -40,6 +40,10 @@ enum Command {
         /// `balanced` keeps every component on the backend; `low` runs the encoders on the CPU.
         #[arg(long, default_value = "balanced")]
         memory: MemoryMode,
+        /// Check this checkpoint or cache (e.g. from `import --config`) instead of the
+        /// fixture's own `model.ckpt`.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Animate an image: one generation written as a GIF or a PNG folder.
     Animate(Box<cli::animate::AnimateArgs>),
@@ -66,8 +70,8 @@ fn main() -> ExitCode {
                 ..Default::default()
             })
         }
-        Some(Command::Parity { fixture_dir, backend, precision, memory }) => {
-            cli::parity(&fixture_dir, dynamicrafter_studio::parity::ParityOptions { backend, precision, memory })
+        Some(Command::Parity { fixture_dir, backend, precision, memory, model }) => {
+            cli::parity(&fixture_dir, dynamicrafter_studio::parity::ParityOptions { backend, precision, memory, model })
         }
         Some(Command::Animate(a)) => cli::animate::run(&a),
         Some(Command::Bench(a)) => cli::bench::run(&a),

@@ -55,7 +55,8 @@ fn tiny_parity_on_wgpu() {
     let mut out = Vec::new();
     // f16 with the stated bounds; every case also runs in f32 on wgpu against the fixture's
     // own bounds (a failure of either fails the test).
-    let opts = ParityOptions { backend: Backend::Wgpu, precision: Precision::F16, memory: MemoryMode::Balanced };
+    let opts =
+        ParityOptions { backend: Backend::Wgpu, precision: Precision::F16, memory: MemoryMode::Balanced, model: None };
     let summary = parity::run(&dir, opts, &mut out).unwrap_or_else(|e| {
         panic!("wgpu parity could not run (is a Vulkan driver such as mesa-vulkan-drivers installed?): {e}")
     });

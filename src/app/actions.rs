@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::RgbImage;
 
+use super::image_load::{ImageLoad, ImageSource};
 use super::textures::Frames;
 use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
-use crate::history::{HistoryEntry, digest};
+use crate::history::HistoryEntry;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::Phase;
-use crate::pipeline::preprocess::{LoadOptions, decode_image_bytes, load_image};
 use crate::weights::import::{CacheDType, variant_from_name};
 use crate::worker::protocol::{Command, Job, ModelSource};
 
@@ -91,7 +91,32 @@ fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl Into<String>
     app.notice = Some(Notice { text: text.into(), advice: advice.into(), is_error: true });
 }
 
-fn set_image(app: &mut StudioApp, second: bool, img: InputImage) {
+fn start_image_load(app: &mut StudioApp, ctx: &egui::Context, second: bool, source: ImageSource) {
+    let repaint = ctx.clone();
+    let load = ImageLoad::start(second, source, move || repaint.request_repaint());
+    // A newer request for the same slot replaces an unfinished one.
+    app.image_loads.retain(|l| l.second != second);
+    app.image_loads.push(load);
+}
+
+/// Takes the decoded images (or their errors) into their slots.
+pub fn poll_image_loads(app: &mut StudioApp) {
+    let mut i = 0;
+    while i < app.image_loads.len() {
+        match app.image_loads[i].poll() {
+            None => i += 1,
+            Some(result) => {
+                let second = app.image_loads.remove(i).second;
+                match result {
+                    Ok(img) => set_image(app, second, img),
+                    Err(e) => error(app, e, "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn set_image(app: &mut StudioApp, second: bool, img: InputImage) {
     if second {
         app.image2 = Some(img);
     } else {
@@ -192,23 +217,11 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 app.push(Action::Import { path, variant: None });
             }
         }
-        Action::SetImage { second, path } => match load_image(&path, &LoadOptions::default()) {
-            Ok(rgb) => {
-                let hash = std::fs::read(&path).map(|b| digest(&b)).unwrap_or_default();
-                set_image(app, second, InputImage { path: Some(path), rgb: Arc::new(rgb), hash });
-            }
-            Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
-        },
+        Action::SetImage { second, path } => start_image_load(app, ctx, second, ImageSource::File(path)),
         Action::SetImageBytes { second, bytes, origin } => {
-            match decode_image_bytes(&bytes, &origin, &LoadOptions::default()) {
-                Ok(rgb) => set_image(app, second, InputImage { path: None, rgb: Arc::new(rgb), hash: digest(&bytes) }),
-                Err(e) => error(app, e.to_string(), "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
-            }
+            start_image_load(app, ctx, second, ImageSource::Bytes { bytes, origin });
         }
-        Action::SetImageRgb { second, rgb } => {
-            let hash = digest(rgb.as_raw());
-            set_image(app, second, InputImage { path: None, rgb, hash });
-        }
+        Action::SetImageRgb { second, rgb } => start_image_load(app, ctx, second, ImageSource::Rgb(rgb)),
         Action::OpenImageDialog { second } => {
             let file = rfd::FileDialog::new()
                 .set_title("Choose an image")

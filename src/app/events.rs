@@ -18,6 +18,7 @@ const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// Applies every pending event, then notices a worker that died.
 pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     poll_export(app);
+    super::actions::poll_image_loads(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
         return;
     };

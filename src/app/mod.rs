@@ -6,6 +6,7 @@
 mod actions;
 mod events;
 pub mod export_job;
+mod image_load;
 mod panels;
 pub mod state;
 mod textures;
@@ -45,7 +46,10 @@ pub struct AppOptions {
 #[derive(Debug, Clone)]
 pub struct InputImage {
     pub path: Option<PathBuf>,
+    /// Full resolution: what the job gets.
     pub rgb: Arc<RgbImage>,
+    /// At most 1024 px on its long side: what the input panel fits and draws.
+    pub preview: Arc<RgbImage>,
     pub hash: String,
 }
 
@@ -127,6 +131,8 @@ pub struct StudioApp {
     pub texture_cache: std::collections::HashMap<String, egui::TextureHandle>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// Input images being decoded off the UI thread.
+    image_loads: Vec<image_load::ImageLoad>,
     /// Cancels the import in progress.
     pub import_cancel: Option<Arc<AtomicBool>>,
     /// The model status to return to when an import is cancelled or needs a choice.
@@ -195,6 +201,7 @@ impl StudioApp {
             events_seen: 0,
             texture_cache: Default::default(),
             export: None,
+            image_loads: Vec::new(),
             import_cancel: None,
             before_import: ModelStatus::None,
             variant_choice: None,
@@ -236,6 +243,11 @@ impl StudioApp {
         if let Some(w) = &self.worker {
             let _ = w.commands.send(crate::worker::protocol::Command::Shutdown);
         }
+    }
+
+    /// Whether an input image is being decoded.
+    pub fn image_loading(&self) -> bool {
+        !self.image_loads.is_empty()
     }
 
     /// Whether the worker thread still runs.

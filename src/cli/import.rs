@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 
-use crate::model::config::Variant;
+use crate::model::config::{ModelConfig, Variant};
 use crate::weights::import::{
-    CacheDType, Detection, default_model_dir, detect_variant, import_checkpoint, open_checkpoint,
+    CacheDType, Detection, default_model_dir, detect_variant, import_with_config, open_checkpoint,
 };
 
 /// Arguments of `import`.
@@ -27,19 +27,32 @@ pub struct ImportArgs {
     /// Where to put the cache (default: the platform data directory).
     #[arg(long)]
     pub dest: Option<PathBuf>,
+    /// Import a fixture-style model: the `config.json` of a fixture directory (then
+    /// `--variant` is not used and the cache is named after the fixture's folder).
+    #[arg(long, conflicts_with = "variant")]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs the import with a progress line on stderr.
 pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let variant = match &a.variant {
-        Some(v) => {
-            Variant::parse(v).with_context(|| format!("unknown variant `{v}` (use 256, 512, 1024 or 512_interp)"))?
+    let (cfg, name) = match &a.config {
+        Some(path) => {
+            let cfg = ModelConfig::from_fixture_file(path).with_context(|| format!("reading {}", path.display()))?;
+            let dir = path.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned());
+            (cfg, dir.unwrap_or_else(|| "fixture".into()))
         }
         None => {
-            let ckpt = open_checkpoint(&a.checkpoint)?;
-            detect_variant(&ckpt, &a.checkpoint)
-                .and_then(Detection::require)
-                .map_err(|why| anyhow::anyhow!("{}: {why}", a.checkpoint.display()))?
+            let variant = match &a.variant {
+                Some(v) => Variant::parse(v)
+                    .with_context(|| format!("unknown variant `{v}` (use 256, 512, 1024 or 512_interp)"))?,
+                None => {
+                    let ckpt = open_checkpoint(&a.checkpoint)?;
+                    detect_variant(&ckpt, &a.checkpoint)
+                        .and_then(Detection::require)
+                        .map_err(|why| anyhow::anyhow!("{}: {why}", a.checkpoint.display()))?
+                }
+            };
+            (ModelConfig::preset(variant), variant.name().to_owned())
         }
     };
     let dtype = match a.dtype.as_str() {
@@ -48,9 +61,9 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
         other => anyhow::bail!("unknown dtype `{other}` (use f16 or f32)"),
     };
     let dest = a.dest.clone().or_else(default_model_dir).context("no data directory on this platform; pass --dest")?;
-    eprintln!("importing {} as DynamiCrafter {} into {}", a.checkpoint.display(), variant.name(), dest.display());
+    eprintln!("importing {} as DynamiCrafter {name} into {}", a.checkpoint.display(), dest.display());
     let start = Instant::now();
-    let manifest = import_checkpoint(&a.checkpoint, variant, &dest, dtype, |p| {
+    let manifest = import_with_config(&a.checkpoint, &cfg, &name, &dest, dtype, |p| {
         let mb = |b: u64| b as f64 / 1e6;
         eprint!(
             "\r  {}/{} tensors, {:.0}/{:.0} MB, {:.1} s",

@@ -105,6 +105,22 @@ pub enum PreprocessError {
         /// Limit on width × height.
         max_pixels: u64,
     },
+    /// Too long and thin: fitting it to the model would first resize it to millions of
+    /// pixels along the long side (16384×1 → 5 million × 320).
+    #[error(
+        "{origin} is {width}x{height} pixels, an aspect ratio beyond the {max_aspect}:1 this app accepts; \
+         crop it closer to the output's shape first"
+    )]
+    AspectRatio {
+        /// The file.
+        origin: String,
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// Limit on the long side over the short side.
+        max_aspect: u32,
+    },
     /// The header announces a zero width or height.
     #[error("{origin} has a zero-sized image ({width}x{height})")]
     ZeroSize {
@@ -168,6 +184,9 @@ pub struct LoadOptions {
     pub max_pixels: u64,
     /// Largest accepted file size in bytes.
     pub max_file_bytes: u64,
+    /// Largest accepted long side / short side (the resize to the model's size is then at
+    /// most `max_aspect` × 1024 pixels long).
+    pub max_aspect: u32,
 }
 
 impl Default for LoadOptions {
@@ -178,6 +197,7 @@ impl Default for LoadOptions {
             max_side: 16_384,
             max_pixels: 100_000_000,
             max_file_bytes: 512 * 1024 * 1024,
+            max_aspect: 8,
         }
     }
 }
@@ -273,6 +293,34 @@ fn map_image_error(origin: &str, error: ImageError) -> PreprocessError {
     }
 }
 
+/// Refuses sizes the app will not process: zero, over the side or pixel limits, or an
+/// extreme aspect ratio. Called from the header before any pixel is decoded, and on images
+/// that arrive already decoded (clipboard).
+pub fn check_dimensions(origin: &str, width: u32, height: u32, opts: &LoadOptions) -> Result<(), PreprocessError> {
+    if width == 0 || height == 0 {
+        return Err(PreprocessError::ZeroSize { origin: origin.to_owned(), width, height });
+    }
+    if width > opts.max_side || height > opts.max_side || u64::from(width) * u64::from(height) > opts.max_pixels {
+        return Err(PreprocessError::TooLarge {
+            origin: origin.to_owned(),
+            width,
+            height,
+            max_side: opts.max_side,
+            max_pixels: opts.max_pixels,
+        });
+    }
+    let (long, short) = (u64::from(width.max(height)), u64::from(width.min(height)));
+    if long > short * u64::from(opts.max_aspect.max(1)) {
+        return Err(PreprocessError::AspectRatio {
+            origin: origin.to_owned(),
+            width,
+            height,
+            max_aspect: opts.max_aspect,
+        });
+    }
+    Ok(())
+}
+
 fn decode_reader<R: BufRead + Seek>(
     mut reader: ImageReader<R>,
     origin: &str,
@@ -288,18 +336,7 @@ fn decode_reader<R: BufRead + Seek>(
     reader.no_limits();
     let mut decoder = reader.into_decoder().map_err(|e| map_image_error(origin, e))?;
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(PreprocessError::ZeroSize { origin: origin.to_owned(), width, height });
-    }
-    if width > opts.max_side || height > opts.max_side || u64::from(width) * u64::from(height) > opts.max_pixels {
-        return Err(PreprocessError::TooLarge {
-            origin: origin.to_owned(),
-            width,
-            height,
-            max_side: opts.max_side,
-            max_pixels: opts.max_pixels,
-        });
-    }
+    check_dimensions(origin, width, height, opts)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(opts.max_side);
     limits.max_image_height = Some(opts.max_side);
@@ -890,6 +927,38 @@ mod tests {
         let p2 = d.path().join("wide.png");
         big.save(&p2).unwrap();
         assert!(matches!(load_image(&p2, &o), Err(PreprocessError::TooLarge { .. })));
+    }
+
+    /// The two shapes that once took gigabytes: a 16384×1 strip (refused for its aspect
+    /// ratio, a real file) and a 20000×20000 header (refused before any pixel is decoded).
+    #[test]
+    fn extreme_shapes_are_refused_before_any_resize() {
+        let d = tmp();
+        let strip = d.path().join("strip.png");
+        gradient(16_384, 1).save(&strip).unwrap();
+        match load_image(&strip, &opts()) {
+            Err(e @ PreprocessError::AspectRatio { width: 16_384, height: 1, .. }) => {
+                assert!(e.to_string().contains("strip.png") && e.to_string().contains("crop"), "{e}");
+            }
+            other => panic!("expected AspectRatio, got {other:?}"),
+        }
+        // 8:1 is still accepted.
+        let wide = d.path().join("wide.png");
+        gradient(64, 8).save(&wide).unwrap();
+        assert!(load_image(&wide, &opts()).is_ok());
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&20_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&20_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png_chunk(&mut png, b"IHDR", &ihdr);
+        png_chunk(&mut png, b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        png_chunk(&mut png, b"IEND", &[]);
+        assert!(matches!(
+            decode_image_bytes(&png, "big", &opts()),
+            Err(PreprocessError::TooLarge { width: 20_000, height: 20_000, .. })
+        ));
+        assert!(matches!(check_dimensions("pasted", 16_384, 1, &opts()), Err(PreprocessError::AspectRatio { .. })));
     }
 
     #[test]

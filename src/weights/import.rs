@@ -253,8 +253,11 @@ pub fn import_with_config(
 /// The dtype a tensor is cached in: the top-level buffers (the noise schedule: `betas`,
 /// `alphas_cumprod`, …, `scale_arr`) stay f32 whatever the weight dtype. In f16,
 /// ᾱ₀ = 0.99915 would become 0.99902 and 1 − ᾱ₀ 15 % too large.
+/// The stored dtype of one tensor: buffers (the schedule: top-level names) and the VAE
+/// (`first_stage_model.*`, which always computes in f32, README "Precision and memory") stay
+/// f32 whatever the weight dtype, so an f16 cache changes neither the schedule nor the VAE.
 fn cache_dtype(name: &str, weights: CacheDType) -> CacheDType {
-    if name.contains('.') { weights } else { CacheDType::F32 }
+    if name.contains('.') && !name.starts_with("first_stage_model.") { weights } else { CacheDType::F32 }
 }
 
 fn write_safetensors(

@@ -181,3 +181,33 @@ fn corrupted_tensor_byte_is_reported_by_name() {
     assert!(msg.contains(name) && msg.contains("CRC-32"), "{msg}");
     assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0, "a partial cache was left behind");
 }
+
+/// The product path on a fixture: `import --config` makes a cache like an official import,
+/// and `parity --model` checks that cache against the fixture's goldens. An f32 cache passes
+/// every case as the fixture's own checkpoint does; an f16 cache keeps the schedule exact
+/// and meets the f16 bounds elsewhere.
+#[test]
+fn imported_caches_pass_the_fixture_parity() {
+    use dynamicrafter_studio::device::Precision;
+    use dynamicrafter_studio::parity::{self, ParityOptions};
+    let (dir, cfg) = tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    for (dtype, precision) in [(CacheDType::F32, Precision::F32), (CacheDType::F16, Precision::F16)] {
+        let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), dtype, |_| true).unwrap();
+        let opts = ParityOptions {
+            precision,
+            model: Some(tmp.path().join(&m.weights_file)),
+            ..ParityOptions::f32(Backend::Cpu)
+        };
+        let mut out = Vec::new();
+        let summary = parity::run(&dir, opts, &mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(summary.failed, 0, "{dtype:?} cache:\n{text}");
+        assert!(summary.passed >= 150, "{dtype:?} cache: only {} checks:\n{text}", summary.passed);
+        // The schedule the sampler uses is exact in both caches (max_abs 0).
+        for line in text.lines().filter(|l| l.starts_with("sched.") || l.contains(".alphas")) {
+            let value: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+            assert_eq!(value, 0.0, "{dtype:?} cache: {line}");
+        }
+    }
+}

@@ -50,6 +50,8 @@ fn load_input(h: &mut Harness<'static, StudioApp>) {
     let img = crate::common::tiny_fixture().join("input.png");
     h.state_mut().push(Action::SetImage { second: false, path: img });
     h.step();
+    // Decoding runs off the UI thread.
+    step_until(h, "the decoded image", 30, |a| a.image.is_some() || a.notice.is_some());
     assert!(h.state().image.is_some(), "image not set: {:?}", h.state().notice);
 }
 
@@ -149,6 +151,7 @@ fn broken_image_gives_an_inline_message() {
     let mut h = harness(tmp.path());
     h.state_mut().push(Action::SetImage { second: false, path: bad });
     h.step();
+    step_until(&mut h, "the decoder's verdict", 30, |a| !a.image_loading());
     let n = h.state().notice.clone().unwrap();
     assert!(n.is_error && n.text.contains("broken.png"), "{n:?}");
     assert!(h.state().image.is_none());
@@ -158,4 +161,40 @@ fn broken_image_gives_an_inline_message() {
     h.key_press(egui::Key::Space);
     h.step();
     assert_eq!(h.state().player.playing, !playing);
+}
+
+/// The worker thread ends under a busy app: the UI notices, starts a new worker, reloads
+/// the model and runs the queue, losing no request.
+#[test]
+fn a_dead_worker_is_replaced_and_the_queue_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(tmp.path());
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+    h.state_mut().state.settings.steps = 40;
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    h.step();
+    assert!(h.state().running.is_some(), "not running: {:?}", h.state().notice);
+    h.state_mut().state.settings.steps = 2;
+    h.get_by_label("Queue").click_accesskit();
+    h.step();
+    assert_eq!(h.state().queue.len(), 1);
+    // The thread ends after its current job, while the UI believes it alive and hands it
+    // the queued request.
+    h.state().stop_worker_for_test();
+    step_until(&mut h, "the restart notice", 120, |a| {
+        a.notice.as_ref().is_some_and(|n| n.text.contains("was restarted"))
+    });
+    assert!(h.state().worker_alive());
+    step_until(&mut h, "both results", 300, |a| {
+        a.running.is_none() && a.queue.is_empty() && History::new(tmp.path()).list().len() == 2
+    });
+    let list = History::new(tmp.path()).list();
+    assert!(list.iter().any(|e| e.record.settings.steps == 2 && !e.record.cancelled), "the queued job was lost");
+    assert!(list.iter().any(|e| e.record.settings.steps == 40 && !e.record.cancelled), "the first job was lost");
+    // Still usable: another generation runs on the new worker.
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    step_until(&mut h, "a third result", 300, |a| a.running.is_none() && History::new(tmp.path()).list().len() == 3);
 }

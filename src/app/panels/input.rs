@@ -43,7 +43,7 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
                     .texture_cache
                     .entry(key.clone())
                     .or_insert_with(|| {
-                        let fitted = fit_image(&img.rgb, h, w, app.state.fit, [0, 0, 0]);
+                        let fitted = fit_image(&img.preview, h, w, app.state.fit, [0, 0, 0]);
                         ui.ctx().load_texture(
                             key,
                             super::super::textures::color_image(&fitted),
