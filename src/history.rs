@@ -70,6 +70,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
     move |source| HistoryError::Io { path: path.to_path_buf(), source }
 }
 
+/// The most frames an entry may list (clips have 16; the bound keeps a damaged record from
+/// asking for billions).
+const MAX_FRAMES: usize = 1024;
+
 /// 64-bit FNV-1a digest as hex (identifies the input image; not a security hash).
 pub fn digest(bytes: &[u8]) -> String {
     let h = bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01B3));
@@ -159,12 +163,25 @@ impl History {
     }
 
     /// Reads an entry's frames back.
+    /// Reads an entry's frames back. The record and the files may have been edited or
+    /// damaged: the frame count and every frame's size are bounded before decoding.
     pub fn load_frames(&self, entry: &HistoryEntry) -> Result<Vec<RgbImage>, HistoryError> {
+        if entry.record.frames > MAX_FRAMES {
+            return Err(HistoryError::Encode {
+                path: entry.dir.join("settings.json"),
+                msg: format!("it lists {} frames (at most {MAX_FRAMES})", entry.record.frames),
+            });
+        }
+        let opts = crate::pipeline::preprocess::LoadOptions {
+            apply_exif_orientation: false,
+            max_side: 4096,
+            max_pixels: 4096 * 4096,
+            ..Default::default()
+        };
         (0..entry.record.frames)
             .map(|k| {
                 let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
-                image::open(&p)
-                    .map(|i| i.to_rgb8())
+                crate::pipeline::preprocess::load_image(&p, &opts)
                     .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
             })
             .collect()

@@ -16,5 +16,6 @@ pub mod history;
 pub mod model;
 pub mod parity;
 pub mod pipeline;
+pub mod selfcheck;
 pub mod weights;
 pub mod worker;

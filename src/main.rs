@@ -45,6 +45,16 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
     },
+    /// Check that this machine's GPU computes every stage of the model correctly: a small
+    /// random-weight model runs on `--backend` and on the CPU, and each stage is compared.
+    Selfcheck {
+        /// `wgpu` (your GPU) or `cpu`.
+        #[arg(long, default_value = "wgpu")]
+        backend: Backend,
+        /// `f32`, `f16` or `auto` (what the app would use).
+        #[arg(long, default_value = "auto")]
+        precision: Precision,
+    },
     /// Animate an image: one generation written as a GIF or a PNG folder.
     Animate(Box<cli::animate::AnimateArgs>),
     /// Time every stage of a preset with random weights (no checkpoint needed).
@@ -73,6 +83,7 @@ fn main() -> ExitCode {
         Some(Command::Parity { fixture_dir, backend, precision, memory, model }) => {
             cli::parity(&fixture_dir, dynamicrafter_studio::parity::ParityOptions { backend, precision, memory, model })
         }
+        Some(Command::Selfcheck { backend, precision }) => cli::selfcheck(backend, precision),
         Some(Command::Animate(a)) => cli::animate::run(&a),
         Some(Command::Bench(a)) => cli::bench::run(&a),
         Some(Command::Import(a)) => cli::import::run(&a),

@@ -64,4 +64,8 @@ fn tiny_parity_on_wgpu() {
     println!("{text}");
     assert_eq!(summary.failed, 0, "wgpu parity failures:\n{text}");
     assert_eq!(summary.not_implemented, 0);
+    // The user-facing self-check on the same device (same shapes: no new autotuning).
+    let report = dynamicrafter_studio::selfcheck::run(Backend::Wgpu, Precision::F32).unwrap();
+    println!("{}", report.table());
+    assert!(report.ok(), "{}", report.table());
 }

@@ -31,6 +31,8 @@ pub enum Action {
         variant: Option<Variant>,
     },
     CancelImport,
+    /// Check the GPU against the CPU backend (runs on the worker).
+    SelfCheck,
     /// The user's answer to a [`super::VariantChoice`] (`None`: dismissed).
     ChooseVariant(Option<Variant>),
     OpenModelDialog,
@@ -173,6 +175,17 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                     "the model worker is busy or stopped",
                     "Wait for the current generation, then import again.",
                 );
+            }
+        }
+        Action::SelfCheck => {
+            if app.worker().is_some_and(|w| w.send(Command::SelfCheck)) {
+                app.notice = Some(Notice {
+                    text: "Self-check running: a small model on this device and on the CPU…".into(),
+                    advice: String::new(),
+                    is_error: false,
+                });
+            } else {
+                error(app, "the model worker is busy or stopped", "Try again when the current job has finished.");
             }
         }
         Action::CancelImport => {

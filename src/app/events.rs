@@ -121,6 +121,13 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.model = ModelStatus::Failed(message.clone());
             app.notice = Some(Notice { text: message, advice: String::new(), is_error: true });
         }
+        Event::SelfCheck { ok, report } => {
+            app.notice = Some(Notice {
+                text: report,
+                advice: if ok { String::new() } else { "Switch the backend to CPU, or update the GPU driver.".into() },
+                is_error: !ok,
+            });
+        }
         Event::ImportCancelled => {
             app.import_cancel = None;
             app.model = std::mem::take(&mut app.before_import);

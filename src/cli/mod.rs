@@ -18,6 +18,14 @@ pub fn parity(dir: &Path, opts: ParityOptions) -> anyhow::Result<ExitCode> {
     Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// `selfcheck [--backend wgpu|cpu] [--precision …]`: prints each stage's agreement with the
+/// CPU backend; exits non-zero if a stage disagrees.
+pub fn selfcheck(backend: crate::device::Backend, precision: crate::device::Precision) -> anyhow::Result<ExitCode> {
+    let report = crate::selfcheck::run(backend, precision)?;
+    print!("{}", report.table());
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// Without a subcommand the desktop app starts.
 pub fn app(opts: crate::app::AppOptions) -> anyhow::Result<ExitCode> {
     crate::app::run(opts).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;

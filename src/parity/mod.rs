@@ -6,7 +6,7 @@
 pub mod fixture;
 mod metrics;
 mod sampling;
-mod stages;
+pub(crate) mod stages;
 
 use std::cell::OnceCell;
 use std::io::Write;

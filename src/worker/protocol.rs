@@ -75,6 +75,8 @@ pub enum Command {
     Import { path: PathBuf, variant: Option<Variant>, dtype: CacheDType, cancel: Arc<AtomicBool> },
     /// Run one generation.
     Generate(Box<Job>),
+    /// Check this device against the CPU backend with a small model (`selfcheck`).
+    SelfCheck,
     /// Stop the worker.
     Shutdown,
 }
@@ -112,6 +114,11 @@ pub enum Event {
     },
     ImportFailed {
         message: String,
+    },
+    /// The result of [`Command::SelfCheck`]: the report table, and whether every stage agreed.
+    SelfCheck {
+        ok: bool,
+        report: String,
     },
     /// The user cancelled the import; nothing was written.
     ImportCancelled,

@@ -113,6 +113,13 @@ impl Runner {
                         self.guarded(|r| r.load(src));
                     }
                 }
+                Command::SelfCheck => self.guarded(|r| {
+                    let event = match crate::selfcheck::run(r.run.backend, r.run.precision) {
+                        Ok(report) => Event::SelfCheck { ok: report.ok(), report: report.table() },
+                        Err(e) => Event::SelfCheck { ok: false, report: format!("the self-check could not run: {e}") },
+                    };
+                    r.send(event);
+                }),
                 Command::Import { path, variant, dtype, cancel } => {
                     self.guarded(|r| r.import(path, variant, dtype, &cancel));
                 }

@@ -907,3 +907,56 @@ fn real_tiny_fixture_opens() {
     }
     assert!(total > 1_000_000, "only {total} values");
 }
+
+/// Writes the seed corpora of the fuzz targets (`fuzz/README.md`) from this file's
+/// generators: checkpoints of every layout, images of every format, history entries.
+#[test]
+#[ignore = "writes fuzz/corpus/*; run it before fuzzing (fuzz/README.md)"]
+fn write_fuzz_seed_corpora() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let put = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    put("checkpoint_open", "lightning.ckpt", &torch_zip(&lightning(), &sample_storages()));
+    put("checkpoint_open", "plain.pt", &torch_zip(&state_dict(), &sample_storages()));
+    put("checkpoint_open", "sample.safetensors", &safetensors_sample());
+    let mut img = image::RgbImage::new(12, 7);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgb([(x * 20) as u8, (y * 30) as u8, 128]);
+    }
+    for (name, fmt) in [
+        ("a.png", image::ImageFormat::Png),
+        ("a.jpg", image::ImageFormat::Jpeg),
+        ("a.gif", image::ImageFormat::Gif),
+        ("a.bmp", image::ImageFormat::Bmp),
+        ("a.tif", image::ImageFormat::Tiff),
+        ("a.webp", image::ImageFormat::WebP),
+    ] {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img.clone()).write_to(&mut bytes, fmt).unwrap();
+        put("image_decode", name, bytes.get_ref());
+    }
+    let record = serde_json::to_string(&dynamicrafter_studio::history::HistoryRecord {
+        settings: dynamicrafter_studio::pipeline::generate::Settings::defaults(
+            dynamicrafter_studio::model::config::Variant::V512,
+        ),
+        model: "512".into(),
+        input_hash: "0".into(),
+        fit: "Reference".into(),
+        cancelled: false,
+        steps_done: 1,
+        created_unix_ms: 1,
+        frames: 1,
+        width: 12,
+        height: 7,
+    })
+    .unwrap();
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let mut entry = record.as_bytes().to_vec();
+    entry.push(0);
+    entry.extend_from_slice(png.get_ref());
+    put("history_entry", "entry", &entry);
+}

@@ -79,6 +79,13 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         {
             app.push(Action::OpenModelDialog);
         }
+        if ui
+            .button("Self-check")
+            .on_hover_text("Run a small model on this GPU and on the CPU and compare every stage (a few seconds)")
+            .clicked()
+        {
+            app.push(Action::SelfCheck);
+        }
     });
 }
 
