@@ -56,12 +56,22 @@ pub fn latent_preview(x0: &Tensor<5>) -> Option<Vec<RgbImage>> {
 }
 
 /// Advice for an error message a user can act on.
+/// Whether a failure means the GPU device is gone (driver reset, removed GPU).
+fn is_device_lost(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("device lost") || m.contains("devicelost") || m.contains("device_lost")
+}
+
 pub fn advice_for(message: &str) -> String {
     let m = message.to_ascii_lowercase();
     if m.contains("memory") || m.contains("alloc") || m.contains("oom") {
-        "The GPU ran out of memory. Try a smaller output size, fewer steps in the queue, closing other GPU apps, or the CPU backend.".into()
-    } else if m.contains("device lost") || m.contains("lost") {
-        "The GPU device was lost. Restart the app; if it happens again, update the graphics driver.".into()
+        "The GPU ran out of memory. Choose Memory: low and Precision: f16 (or auto) in the Model panel, set your card's \
+         GPU memory there, or close other GPU apps; the CPU backend always works."
+            .into()
+    } else if is_device_lost(message) || m.contains("lost") {
+        "The GPU device was lost; the model is being reloaded on a fresh device. If it happens again, update the \
+         graphics driver or run Self-check."
+            .into()
     } else if m.contains("binding") || m.contains("buffer") || m.contains("limit") {
         "A tensor exceeded the GPU's buffer limits. Try a smaller output size.".into()
     } else {
@@ -129,10 +139,22 @@ impl Runner {
                     if let Err(p) = outcome {
                         let message = panic_message(&*p);
                         let advice = advice_for(&message);
-                        self.send(Event::Failed { job: id, message, advice });
+                        self.send(Event::Failed { job: id, message: message.clone(), advice });
+                        self.recover_device(&message);
                     }
                 }
             }
+        }
+    }
+
+    /// After a failed job: release the device pools (an out-of-memory failure leaves them
+    /// full), and after a lost device reload the model so the next job gets a fresh one.
+    fn recover_device(&mut self, message: &str) {
+        let Some(loaded) = &self.loaded else { return };
+        loaded.rt.model.device().memory_cleanup();
+        if is_device_lost(message) {
+            let source = loaded.source.clone();
+            self.guarded(|r| r.load(source));
         }
     }
 
