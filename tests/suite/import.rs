@@ -211,3 +211,50 @@ fn imported_caches_pass_the_fixture_parity() {
         }
     }
 }
+
+/// What the file can tell decides the variant (spec §0, §5), then the name; otherwise the
+/// user is asked. Never the currently selected variant.
+#[test]
+fn variant_is_detected_from_the_file_then_the_name() {
+    use dynamicrafter_studio::weights::import::{Detection, detect_variant};
+    use dynamicrafter_studio::weights::vars::MemorySource;
+    use std::path::Path;
+    let source = |base: Option<f32>, alpha: bool| {
+        let mut s = MemorySource::new();
+        s.insert("model.diffusion_model.input_blocks.0.0.weight", vec![320, 8, 3, 3], vec![0.0; 320 * 72]);
+        if let Some(b) = base {
+            // concat(linspace(1, base, 400), full(1000, base))
+            let v: Vec<f32> = (0..1400).map(|i| if i < 400 { 1.0 + (b - 1.0) * i as f32 / 399.0 } else { b }).collect();
+            s.insert("scale_arr", vec![1400], v);
+        }
+        if alpha {
+            s.insert("model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.alpha", vec![1], vec![0.0]);
+        }
+        s
+    };
+    let known = |d: Detection| match d {
+        Detection::Known { variant, .. } => Some(variant),
+        Detection::Ambiguous { .. } => None,
+    };
+    let p = Path::new("/downloads/model.ckpt");
+    assert_eq!(known(detect_variant(&source(Some(0.3), false), p).unwrap()), Some(Variant::V1024));
+    assert_eq!(known(detect_variant(&source(None, true), p).unwrap()), Some(Variant::V256));
+    // 512 and 512_Interp share every tensor: the name decides, or the user does.
+    match detect_variant(&source(Some(0.7), false), p).unwrap() {
+        Detection::Ambiguous { candidates, .. } => assert_eq!(candidates, vec![Variant::V512, Variant::V512Interp]),
+        d => panic!("a 512-family model.ckpt must be ambiguous, got {d:?}"),
+    }
+    let interp = Path::new("/hf/DynamiCrafter_512_Interp/model.ckpt");
+    assert_eq!(known(detect_variant(&source(Some(0.7), false), interp).unwrap()), Some(Variant::V512Interp));
+    // The file wins over a name that contradicts it.
+    let misnamed = Path::new("/x/dynamicrafter_1024.ckpt");
+    assert_eq!(known(detect_variant(&source(Some(0.7), false), misnamed).unwrap()), None);
+    assert_eq!(
+        known(detect_variant(&source(Some(0.3), false), Path::new("/x/dc_512.ckpt")).unwrap()),
+        Some(Variant::V1024)
+    );
+    let err = detect_variant(&source(Some(0.7), false), p).unwrap().require().unwrap_err();
+    assert!(err.contains("--variant 512 or --variant 512_interp"), "{err}");
+    // Not a DynamiCrafter at all.
+    assert!(detect_variant(&MemorySource::new(), p).is_err());
+}
