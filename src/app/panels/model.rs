@@ -1,11 +1,12 @@
-//! The model panel: import or open a model, the variant, the status.
+//! The model panel: import or open a model (the file decides its variant; a dialog asks when
+//! it cannot), the status, precision and memory, the self-check.
 
 use super::super::{Action, ModelStatus, StudioApp};
 use crate::device::Precision;
 use crate::model::config::Variant;
 use crate::pipeline::memory::MemoryMode;
 
-/// Model status, import and open buttons, variant choice.
+/// Model status, import / open / self-check buttons, precision and memory.
 pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.heading("Model");
     match &app.model {
@@ -37,22 +38,6 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ModelStatus::Ready(l) => ui.label(egui::RichText::new(format!("Ready: {l}")).strong()),
         ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
     };
-    ui.horizontal(|ui| {
-        let variant = app.state.variant.unwrap_or(Variant::V512);
-        let mut chosen = variant;
-        egui::ComboBox::from_label("Variant")
-            .selected_text(chosen.name())
-            .show_ui(ui, |ui| {
-                for v in Variant::ALL {
-                    ui.selectable_value(&mut chosen, v, v.name());
-                }
-            })
-            .response
-            .on_hover_text("512, 1024 and 512_interp share the same tensors: choose which one the file is. Interpolation and looping need 512_interp.");
-        if chosen != variant {
-            app.state.variant = Some(chosen);
-        }
-    });
     runtime_ui(app, ui);
     if let Some(dir) = crate::weights::import::default_model_dir() {
         let imported = crate::weights::import::list_imported(&dir);
