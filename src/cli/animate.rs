@@ -9,8 +9,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use crate::cli::export_args::ExportArgs;
 use crate::device::{Backend, Precision};
-use crate::export::{Clip, ExportOptions, export};
+use crate::export::{Clip, export};
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::pipeline::conditioning::CondCache;
@@ -68,14 +69,12 @@ pub struct AnimateArgs {
     /// `reference` (shorter side, centre crop, black bars), `cover`, `contain` or `stretch`.
     #[arg(long, default_value = "reference")]
     pub fit: String,
-    /// Output: `clip.gif` or a folder for PNG frames.
+    /// Output: `clip.gif`, `clip.mp4` (H.264), `clip.png` / `clip.apng` (animated PNG), or a
+    /// folder (numbered PNG frames).
     #[arg(long)]
     pub out: PathBuf,
-    /// Playback speed of the written file.
-    #[arg(long, default_value_t = 8.0)]
-    pub fps: f32,
-    #[arg(long)]
-    pub overwrite: bool,
+    #[command(flatten)]
+    pub export: ExportArgs,
     #[arg(long, default_value = "wgpu")]
     pub backend: Backend,
     /// `auto` (f16 on a GPU that supports it), `f16` or `f32`.
@@ -171,7 +170,9 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
         bail!("--mode interp needs --image2 (the last frame)");
     }
     crate::export::Format::from_path(&a.out)?;
-    if a.out.exists() && !a.overwrite {
+    // Export flags are checked before the model loads: a typo fails in milliseconds.
+    let mut options = a.export.options(None, &a.out)?;
+    if a.out.exists() && !a.export.overwrite {
         bail!("{} already exists (pass --overwrite to replace it)", a.out.display());
     }
     let opts = LoadOptions::default();
@@ -232,11 +233,8 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
         })?;
     let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
     let comment = serde_json::to_string(&s).ok();
-    let format = export(
-        &clip,
-        &a.out,
-        &ExportOptions { fps: a.fps, overwrite: a.overwrite, metadata: comment, ..Default::default() },
-    )?;
+    options.metadata = comment;
+    let format = export(&clip, &a.out, &options)?;
     eprintln!(
         "wrote {} ({format:?}, {} frames) in {:.1} s",
         a.out.display(),

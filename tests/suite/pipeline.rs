@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{DType, Tensor, TensorData};
 use dynamicrafter_studio::cli::animate::{AnimateArgs, run as animate};
+use dynamicrafter_studio::cli::export_args::ExportArgs;
 use dynamicrafter_studio::device::{Backend, Precision};
 use dynamicrafter_studio::model::DynamiCrafter;
 use dynamicrafter_studio::model::config::ModelConfig;
@@ -161,8 +162,7 @@ fn animate_writes_a_gif_end_to_end() {
         image_weight: 1.0,
         fit: "reference".into(),
         out: out.clone(),
-        fps: 8.0,
-        overwrite: false,
+        export: Default::default(),
         backend: Backend::Cpu,
         precision: Precision::Auto,
         memory: MemoryMode::Auto,
@@ -185,6 +185,26 @@ fn animate_writes_a_gif_end_to_end() {
     // Refuses to overwrite without consent, and names the file.
     let err = animate(&args).unwrap_err().to_string();
     assert!(err.contains("already exists"), "{err}");
+    // The export flags reach the file: 2× nearest upscaling, frames 1..3, ping-pong.
+    let mut scaled = args;
+    scaled.out = tmp.path().join("scaled.gif");
+    scaled.export = ExportArgs {
+        scale: 2,
+        filter: "nearest".into(),
+        range: Some("1..3".into()),
+        ping_pong: true,
+        sidecar: true,
+        ..Default::default()
+    };
+    animate(&scaled).unwrap();
+    let dec = gif::DecodeOptions::new().read_info(std::fs::File::open(&scaled.out).unwrap()).unwrap();
+    assert_eq!((dec.width(), dec.height()), (128, 128));
+    assert_eq!(dec.into_iter().count(), 2, "frames 1..3 ping-ponged are 1, 2 (no repeated ends)");
+    assert!(tmp.path().join("scaled.gif.json").is_file(), "no sidecar");
+    // A bad flag fails before any model work, naming the flag.
+    scaled.export.dither = "sparkle".into();
+    let err = animate(&scaled).unwrap_err().to_string();
+    assert!(err.contains("--dither"), "{err}");
 }
 
 /// The self-check compares every stage the product runs: here f16 on the CPU against the f32
