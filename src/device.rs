@@ -26,6 +26,49 @@ impl Backend {
     }
 }
 
+/// The adapter a backend runs on, for people: for wgpu the GPU's name, its graphics API and
+/// driver (`NVIDIA GeForce RTX 4070 · Vulkan · NVIDIA 550.54`), found the way burn's default
+/// device finds it (a real GPU before a software one); for the CPU backend, the CPU.
+pub fn adapter_label(backend: Backend) -> String {
+    match backend {
+        Backend::Cpu => {
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            format!("CPU backend ({threads} threads)")
+        }
+        Backend::Wgpu => {
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+            let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+            let rank = |t: wgpu::DeviceType| match t {
+                wgpu::DeviceType::DiscreteGpu => 0,
+                wgpu::DeviceType::IntegratedGpu => 1,
+                wgpu::DeviceType::VirtualGpu => 2,
+                wgpu::DeviceType::Other => 3,
+                wgpu::DeviceType::Cpu => 4,
+            };
+            let best =
+                adapters.iter().map(wgpu::Adapter::get_info).min_by_key(|i| (rank(i.device_type), i.backend as u8));
+            match best {
+                Some(i) => {
+                    let driver = [i.driver.as_str(), i.driver_info.as_str()]
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let software = if i.device_type == wgpu::DeviceType::Cpu { " (software, slow)" } else { "" };
+                    format!(
+                        "{}{software} · {:?} · {}",
+                        i.name,
+                        i.backend,
+                        if driver.is_empty() { "driver ?" } else { &driver }
+                    )
+                }
+                None => "no GPU adapter found (install a Vulkan driver, or use the CPU backend)".into(),
+            }
+        }
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

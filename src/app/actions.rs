@@ -384,6 +384,7 @@ pub fn start_next(app: &mut StudioApp) {
         total: job.settings.steps,
         seconds_per_step: 0.0,
         started: std::time::Instant::now(),
+        memory: None,
     };
     let sent = app.worker().is_some_and(|w| w.send(Command::Generate(Box::new(job.clone()))));
     if sent {

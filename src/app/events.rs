@@ -83,7 +83,7 @@ fn recover_worker(app: &mut StudioApp, ctx: &egui::Context) {
 
 fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
     match ev {
-        Event::Device { backend, adapter } => app.adapter = format!("{backend}: {adapter}"),
+        Event::Device { backend: _, adapter } => app.adapter = adapter,
         Event::ModelLoading { label } => {
             app.import_cancel = None;
             app.model = ModelStatus::Loading(label);
@@ -147,8 +147,9 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
                 r.phase = phase;
             }
         }
-        Event::Step { job, step, total, seconds_per_step } => {
+        Event::Step { job, step, total, seconds_per_step, memory } => {
             if let Some(r) = app.running.as_mut().filter(|r| r.job == job) {
+                r.memory = memory;
                 r.step = step + 1;
                 r.total = total;
                 r.seconds_per_step = seconds_per_step;

@@ -90,6 +90,8 @@ pub struct Running {
     pub total: usize,
     pub seconds_per_step: f64,
     pub started: std::time::Instant,
+    /// Device memory in use and reserved at the last step (bytes).
+    pub memory: Option<(u64, u64)>,
 }
 
 /// A request waiting for the worker.

@@ -138,6 +138,9 @@ pub enum Event {
         step: usize,
         total: usize,
         seconds_per_step: f64,
+        /// Device memory (bytes in use, bytes reserved by the runtime's pools), where the
+        /// backend reports it.
+        memory: Option<(u64, u64)>,
     },
     /// Cheap latent-to-RGB projection of the predicted frames (may be dropped).
     Preview {

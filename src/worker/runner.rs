@@ -112,7 +112,10 @@ impl Runner {
     /// Runs until [`Command::Shutdown`] or until the UI is gone.
     pub fn run(mut self, commands: Receiver<Command>) {
         self.history.clean_partial();
-        self.send(Event::Device { backend: self.run.backend, adapter: format!("{:?}", self.run.backend.device()) });
+        let backend = self.run.backend;
+        let adapter = std::panic::catch_unwind(|| crate::device::adapter_label(backend))
+            .unwrap_or_else(|_| format!("{backend} (adapter unknown)"));
+        self.send(Event::Device { backend, adapter });
         while let Ok(cmd) = commands.recv() {
             match cmd {
                 Command::Shutdown => break,
@@ -294,7 +297,8 @@ impl Runner {
                 Progress::Step { step, total, x0, seconds, .. } => {
                     sampled_s += seconds;
                     let seconds_per_step = sampled_s / (step + 1) as f64;
-                    let _ = events.send(Event::Step { job: job.id, step, total, seconds_per_step });
+                    let memory = model.device().memory_pool_usage().map(|u| (u.bytes_in_use, u.bytes_reserved));
+                    let _ = events.send(Event::Step { job: job.id, step, total, seconds_per_step, memory });
                     let n = job.vae_preview_every;
                     let decoded = (n > 0 && (step + 1) % n == 0 && step + 1 < total)
                         .then(|| video_to_rgb8(decode_video(model, x0.clone())).ok())

@@ -1,8 +1,8 @@
-//! Mode, sliders (with the reference's ranges, tooltips and a reset each), seed, and the
-//! Generate / Cancel button.
+//! Mode, sliders (with the reference's ranges, tooltips and a reset each) and seed. Generate
+//! and Cancel are pinned below them (`primary.rs`).
 
+use super::super::StudioApp;
 use super::super::actions::random_seed;
-use super::super::{Action, StudioApp};
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::Settings;
@@ -36,7 +36,6 @@ fn slider_row<T: egui::emath::Numeric>(
 
 /// The generation controls.
 pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    ui.heading("Motion");
     let variant = app.state.variant.unwrap_or(Variant::V512);
     let ranges = Settings::ranges(variant);
     let d = app.defaults.clone();
@@ -154,21 +153,5 @@ pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ui.add(egui::DragValue::new(&mut app.state.vae_preview_every).range(0..=50).suffix(" steps")).on_hover_text(
             "0: a fast colour projection of the latents each step. N: decode with the VAE every N steps (slower).",
         );
-    });
-    ui.add_space(8.0);
-    let running = app.running.is_some();
-    ui.horizontal(|ui| {
-        let label = if running { "Queue" } else { "Generate" };
-        let generate = ui.add_sized([140.0, 32.0], egui::Button::new(egui::RichText::new(label).strong()));
-        if generate.on_hover_text("Ctrl+Enter. While a clip is running, new requests wait in the queue.").clicked() {
-            app.push(Action::Generate);
-        }
-        if ui
-            .add_enabled(running, egui::Button::new("Cancel").min_size(egui::vec2(90.0, 32.0)))
-            .on_hover_text("Esc. Stops within one UNet call and keeps the partial result.")
-            .clicked()
-        {
-            app.push(Action::Cancel);
-        }
     });
 }

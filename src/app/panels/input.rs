@@ -6,7 +6,6 @@ use crate::pipeline::preprocess::{FitMode, fit_image};
 
 /// Input images and the fit choice.
 pub fn input_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    ui.heading("Image");
     let (h, w) = (app.state.settings.height, app.state.settings.width);
     slot_ui(app, ui, false, h, w);
     if app.state.settings.mode == Mode::Interpolation {

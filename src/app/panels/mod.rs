@@ -5,6 +5,7 @@ pub mod history;
 pub mod input;
 pub mod model;
 pub mod player;
+pub mod primary;
 pub mod progress;
 pub mod prompt;
 pub mod queue;
@@ -18,14 +19,13 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui(app, ui));
     egui::Panel::bottom("status_bar").show(ui, |ui| progress::status_ui(app, ui));
     egui::Panel::left("controls").resizable(true).default_size(360.0).show(ui, |ui| {
+        // The main action stays in view however small the window; the sections scroll.
+        egui::Panel::bottom("primary_actions").show(ui, |ui| primary::primary_ui(app, ui));
         egui::ScrollArea::vertical().show(ui, |ui| {
-            model::model_ui(app, ui);
-            ui.separator();
-            input::input_ui(app, ui);
-            ui.separator();
-            prompt::prompt_ui(app, ui);
-            ui.separator();
-            controls::controls_ui(app, ui);
+            section(ui, "Model", true, |ui| model::model_ui(app, ui));
+            section(ui, "Image", true, |ui| input::input_ui(app, ui));
+            section(ui, "Prompt", true, |ui| prompt::prompt_ui(app, ui));
+            section(ui, "Motion and guidance", true, |ui| controls::controls_ui(app, ui));
         });
     });
     egui::Panel::right("history").resizable(true).default_size(260.0).show(ui, |ui| {
@@ -35,6 +35,11 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     });
     egui::CentralPanel::default().show(ui, |ui| player::player_ui(app, ui));
     model::variant_choice_ui(app, &ui.ctx().clone());
+}
+
+/// A foldable section of the controls (its open state persists with the window).
+fn section(ui: &mut egui::Ui, title: &str, open: bool, add: impl FnOnce(&mut egui::Ui)) {
+    egui::CollapsingHeader::new(egui::RichText::new(title).strong()).default_open(open).show(ui, add);
 }
 
 fn top_bar_ui(app: &mut StudioApp, ui: &mut egui::Ui) {

@@ -8,7 +8,6 @@ use crate::pipeline::memory::MemoryMode;
 
 /// Model status, import / open / self-check buttons, precision and memory.
 pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    ui.heading("Model");
     match &app.model {
         ModelStatus::None => {
             ui.label("No model loaded. Import an official model.ckpt (10.4 GB) once; it is cached for fast loading.")

@@ -24,6 +24,14 @@ pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             ui.spinner();
             ui.add(egui::ProgressBar::new(frac).desired_width(320.0).text(text));
             ui.label(format!("{:.0} s", r.started.elapsed().as_secs_f64()));
+            if let Some((used, reserved)) = r.memory {
+                ui.label(format!(
+                    "GPU memory {:.2} GB in use, {:.2} GB reserved",
+                    used as f64 / 1e9,
+                    reserved as f64 / 1e9
+                ))
+                .on_hover_text("Device memory of the model runtime at the last step");
+            }
         } else {
             ui.label("Idle");
         }

@@ -4,7 +4,6 @@ use super::super::{Action, StudioApp};
 
 /// Prompt boxes (Ctrl+Enter generates).
 pub fn prompt_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    ui.heading("Prompt");
     // A focused multi-line box takes Enter for itself, so Ctrl+Enter is consumed here first.
     let generate = ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter));
     if generate {
