@@ -1,29 +1,14 @@
-//! The status bar: phase, step i of N, seconds per step, ETA, and messages.
+//! The status bar: running time, device memory, and messages.
 
 use super::super::StudioApp;
-use crate::pipeline::generate::Phase;
 
 /// Progress of the running generation and the last notice.
 pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         if let Some(r) = &app.running {
-            let (text, frac) = match r.phase {
-                Phase::Encoding => ("Encoding image and prompt".to_owned(), 0.0),
-                Phase::Sampling { .. } => {
-                    let eta = r.seconds_per_step * r.total.saturating_sub(r.step) as f64;
-                    (
-                        format!(
-                            "Sampling: step {} of {} · {:.2} s/step · ETA {:.0} s",
-                            r.step, r.total, r.seconds_per_step, eta
-                        ),
-                        r.step as f32 / r.total.max(1) as f32,
-                    )
-                }
-                Phase::Decoding { .. } => ("Decoding frames".to_owned(), 1.0),
-            };
+            // Step, s/step and ETA are shown with Generate / Cancel (`primary.rs`).
             ui.spinner();
-            ui.add(egui::ProgressBar::new(frac).desired_width(320.0).text(text));
-            ui.label(format!("{:.0} s", r.started.elapsed().as_secs_f64()));
+            ui.label(format!("Running · {:.0} s", r.started.elapsed().as_secs_f64()));
             if let Some((used, reserved)) = r.memory {
                 ui.label(format!(
                     "GPU memory {:.2} GB in use, {:.2} GB reserved",
