@@ -292,31 +292,30 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             let Some((_, Some(entry))) = app.result.as_ref() else {
                 return error(app, "nothing to export", "Generate a clip or pick one from the history first.");
             };
-            let file = rfd::FileDialog::new()
-                .set_title("Export the clip")
-                .set_file_name(format!("dynamicrafter-{}.mp4", entry.id))
-                .add_filter("MP4 video (H.264)", &["mp4"])
-                .add_filter("GIF", &["gif"])
-                .add_filter("Animated PNG", &["png", "apng"])
-                .save_file();
-            if let Some(path) = file {
-                // The native save dialog asks before replacing a file: that is the consent.
-                app.push(Action::ExportTo { path, overwrite: true });
+            let dir = app
+                .state
+                .last_export_dir
+                .clone()
+                .or_else(|| directories::UserDirs::new().and_then(|u| u.video_dir().map(PathBuf::from)))
+                .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
+                .unwrap_or_default();
+            // A loop's last frame repeats its first: the reference drops it.
+            if entry.record.settings.mode == Mode::Loop {
+                app.state.export.trim_loop = true;
             }
+            let path = dir.join(format!("dynamicrafter-{}.mp4", entry.id)).display().to_string();
+            app.export_draft =
+                Some(super::panels::export_dialog::ExportDraft { path, overwrite: false, problem: None });
         }
         Action::ExportTo { path, overwrite } => {
             let Some((_, Some(entry))) = app.result.clone() else {
                 return error(app, "nothing to export", "Generate a clip or pick one from the history first.");
             };
-            let prefs = &app.state.player;
+            // The dialog's options (remembered), the clip's settings as metadata.
             let opts = crate::export::ExportOptions {
-                fps: prefs.fps,
                 overwrite,
                 metadata: serde_json::to_string(&entry.record).ok(),
-                ping_pong: prefs.loop_mode == super::state::LoopMode::PingPong,
-                // The reference drops the last frame of a loop (it repeats the first).
-                trim_loop: entry.record.settings.mode == Mode::Loop,
-                ..Default::default()
+                ..app.state.export.clone()
             };
             let repaint = ctx.clone();
             app.export = Some(super::export_job::ExportJob::start(app.history.clone(), entry, path, opts, move || {

@@ -7,7 +7,7 @@ mod actions;
 mod events;
 pub mod export_job;
 mod image_load;
-mod panels;
+pub mod panels;
 pub mod state;
 mod textures;
 
@@ -133,6 +133,8 @@ pub struct StudioApp {
     pub texture_cache: std::collections::HashMap<String, egui::TextureHandle>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The export dialog, while open.
+    pub export_draft: Option<panels::export_dialog::ExportDraft>,
     /// Input images being decoded off the UI thread.
     image_loads: Vec<image_load::ImageLoad>,
     /// Cancels the import in progress.
@@ -203,6 +205,7 @@ impl StudioApp {
             events_seen: 0,
             texture_cache: Default::default(),
             export: None,
+            export_draft: None,
             image_loads: Vec::new(),
             import_cancel: None,
             before_import: ModelStatus::None,

@@ -72,6 +72,12 @@ pub struct PersistedState {
     /// Decode with the VAE every N steps for the live preview (0: latent projection only).
     pub vae_preview_every: usize,
     pub last_image: Option<PathBuf>,
+    /// The export dialog's options, remembered between uses.
+    #[serde(default)]
+    pub export: crate::export::ExportOptions,
+    /// Where the last export went.
+    #[serde(default)]
+    pub last_export_dir: Option<PathBuf>,
 }
 
 impl PersistedState {
@@ -102,6 +108,8 @@ impl Default for PersistedState {
             player: PlayerPrefs::default(),
             vae_preview_every: 0,
             last_image: None,
+            export: crate::export::ExportOptions::default(),
+            last_export_dir: None,
         }
     }
 }

@@ -92,6 +92,31 @@ fn generate_shows_progress_preview_and_saves_history() {
     h.step();
     step_until(&mut h, "the export", 60, |a| a.export.is_none());
     assert!(gif.is_file(), "no GIF written: {:?}", h.state().notice);
+    // The export dialog: its options reach the file (2× scale doubles the GIF), and the path
+    // field works without a native file dialog.
+    h.state_mut().push(Action::ExportDialog);
+    h.step();
+    h.step();
+    let scaled = tmp.path().join("scaled.gif");
+    {
+        let draft = h.state_mut().export_draft.as_mut().expect("the export dialog did not open");
+        draft.path = scaled.display().to_string();
+    }
+    h.state_mut().state.export.scale = 2;
+    h.state_mut().state.export.scale_filter = dynamicrafter_studio::export::ScaleFilter::Nearest;
+    h.step();
+    h.get_by_label("Export").click_accesskit();
+    h.step();
+    h.step();
+    step_until(&mut h, "the dialog's export", 60, |a| a.export.is_none() && a.export_draft.is_none());
+    let dec = gif::DecodeOptions::new().read_info(std::fs::File::open(&scaled).unwrap()).unwrap();
+    assert_eq!((dec.width(), dec.height()), (128, 128), "scale 2 did not reach the file");
+    // Remembered for the next export.
+    h.state_mut().push(Action::ExportDialog);
+    h.step();
+    assert_eq!(h.state().state.export.scale, 2);
+    h.state_mut().export_draft = None;
+    h.state_mut().state.export.scale = 1;
     let blocker = tmp.path().join("not-a-folder");
     std::fs::write(&blocker, b"x").unwrap();
     h.state_mut().push(Action::ExportTo { path: blocker.join("out.mp4"), overwrite: false });

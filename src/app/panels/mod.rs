@@ -1,6 +1,7 @@
 //! The panels, one file each. Functions that draw take `&mut Ui` and end in `_ui`.
 
 pub mod controls;
+pub mod export_dialog;
 pub mod history;
 pub mod input;
 pub mod model;
@@ -35,6 +36,7 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     });
     egui::CentralPanel::default().show(ui, |ui| player::player_ui(app, ui));
     model::variant_choice_ui(app, &ui.ctx().clone());
+    export_dialog::export_dialog_ui(app, &ui.ctx().clone());
 }
 
 /// A foldable section of the controls (its open state persists with the window).
