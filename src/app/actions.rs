@@ -31,6 +31,8 @@ pub enum Action {
         variant: Option<Variant>,
     },
     CancelImport,
+    /// Re-read the list of imported models (at start and after an import).
+    RefreshModels,
     /// Check the GPU against the CPU backend (runs on the worker).
     SelfCheck,
     /// The user's answer to a [`super::VariantChoice`] (`None`: dismissed).
@@ -187,6 +189,11 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             } else {
                 error(app, "the model worker is busy or stopped", "Try again when the current job has finished.");
             }
+        }
+        Action::RefreshModels => {
+            app.imported = crate::weights::import::default_model_dir()
+                .map(|d| crate::weights::import::list_imported(&d))
+                .unwrap_or_default();
         }
         Action::CancelImport => {
             if let Some(c) = &app.import_cancel {

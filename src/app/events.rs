@@ -91,6 +91,8 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
         Event::ModelLoaded { label, runtime, variant, defaults, source } => {
             app.model = ModelStatus::Ready(format!("{label} · {runtime}"));
             app.state.model = Some(source);
+            // An import ends by loading its result: the cache folder changed.
+            app.push(Action::RefreshModels);
             let changed = app.state.variant != variant
                 || app.defaults.height != defaults.height
                 || app.defaults.frames != defaults.frames;

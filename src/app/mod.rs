@@ -130,7 +130,9 @@ pub struct StudioApp {
     pub defaults: Settings,
     pub events_seen: usize,
     /// Textures of input crops and history thumbnails, by content key.
-    pub texture_cache: std::collections::HashMap<String, egui::TextureHandle>,
+    pub texture_cache: textures::TextureCache,
+    /// The models in the cache folder (read when something changes, not every frame).
+    pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
     /// The export dialog, while open.
@@ -204,6 +206,7 @@ impl StudioApp {
             defaults,
             events_seen: 0,
             texture_cache: Default::default(),
+            imported: Vec::new(),
             export: None,
             export_draft: None,
             image_loads: Vec::new(),
@@ -217,6 +220,7 @@ impl StudioApp {
         if let Some(m) = app.state.model.clone() {
             app.push(Action::LoadModel(m));
         }
+        app.push(Action::RefreshModels);
         if let Some(p) = app.state.last_image.clone() {
             if p.is_file() {
                 app.push(Action::SetImage { second: false, path: p });
@@ -270,6 +274,7 @@ impl eframe::App for StudioApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         panels::shortcuts::handle(self, ui.ctx());
         panels::layout_ui(self, ui);
+        self.texture_cache.end_frame();
         let ctx = ui.ctx().clone();
         self.apply_actions(&ctx);
     }

@@ -59,3 +59,56 @@ impl Frames {
         &self.name
     }
 }
+
+/// Textures of input crops and history thumbnails by content key, evicted once they have not
+/// been drawn for [`TextureCache::KEEP_FRAMES`] frames (a long history scrolled past, inputs
+/// replaced), so GPU memory does not grow with use.
+#[derive(Default)]
+pub struct TextureCache {
+    entries: std::collections::HashMap<String, (egui::TextureHandle, u64)>,
+    frame: u64,
+}
+
+impl std::fmt::Debug for TextureCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TextureCache({} textures)", self.entries.len())
+    }
+}
+
+impl TextureCache {
+    /// Frames a texture survives without being drawn.
+    pub const KEEP_FRAMES: u64 = 600;
+
+    /// The texture for `key`, made by `make` when absent (or `None` if it cannot be).
+    pub fn get_or_make(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> Option<egui::TextureHandle>,
+    ) -> Option<egui::TextureHandle> {
+        let frame = self.frame;
+        if let Some((t, used)) = self.entries.get_mut(key) {
+            *used = frame;
+            return Some(t.clone());
+        }
+        let t = make()?;
+        self.entries.insert(key.to_owned(), (t.clone(), frame));
+        Some(t)
+    }
+
+    /// Ends a frame: drops what has not been drawn for a while.
+    pub fn end_frame(&mut self) {
+        self.frame += 1;
+        let frame = self.frame;
+        self.entries.retain(|_, (_, used)| frame - *used <= Self::KEEP_FRAMES);
+    }
+
+    /// Number of textures held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

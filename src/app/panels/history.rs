@@ -12,18 +12,15 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             egui::Frame::group(ui.style()).show(ui, |ui| {
                 ui.horizontal(|ui| {
                     let key = format!("thumb-{}", e.id);
-                    let tex = match app.texture_cache.get(&key) {
-                        Some(t) => Some(t.clone()),
-                        None => image::open(e.thumbnail()).ok().map(|i| {
-                            let t = ui.ctx().load_texture(
+                    let tex = app.texture_cache.get_or_make(&key, || {
+                        image::open(e.thumbnail()).ok().map(|i| {
+                            ui.ctx().load_texture(
                                 key.clone(),
                                 super::super::textures::color_image(&i.to_rgb8()),
                                 egui::TextureOptions::LINEAR,
-                            );
-                            app.texture_cache.insert(key.clone(), t.clone());
-                            t
-                        }),
-                    };
+                            )
+                        })
+                    });
                     if let Some(t) = tex {
                         if ui
                             .add(egui::Image::new(&t).max_width(72.0).sense(egui::Sense::click()))

@@ -38,18 +38,16 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
         match img {
             Some(img) => {
                 let key = format!("slot-{second}-{}-{:?}-{h}x{w}", img.hash, app.state.fit);
-                let tex = app
-                    .texture_cache
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        let fitted = fit_image(&img.preview, h, w, app.state.fit, [0, 0, 0]);
-                        ui.ctx().load_texture(
-                            key,
-                            super::super::textures::color_image(&fitted),
-                            egui::TextureOptions::LINEAR,
-                        )
-                    })
-                    .clone();
+                let fit = app.state.fit;
+                let tex = app.texture_cache.get_or_make(&key, || {
+                    let fitted = fit_image(&img.preview, h, w, fit, [0, 0, 0]);
+                    Some(ui.ctx().load_texture(
+                        key.clone(),
+                        super::super::textures::color_image(&fitted),
+                        egui::TextureOptions::LINEAR,
+                    ))
+                });
+                let Some(tex) = tex else { return };
                 let width = ui.available_width().min(320.0);
                 ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(width, width * h as f32 / w.max(1) as f32)))
                     .on_hover_text(format!(

@@ -38,8 +38,8 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
     };
     runtime_ui(app, ui);
-    if let Some(dir) = crate::weights::import::default_model_dir() {
-        let imported = crate::weights::import::list_imported(&dir);
+    {
+        let imported = app.imported.clone();
         if !imported.is_empty() {
             ui.label("Imported models");
             for (path, m) in imported {
