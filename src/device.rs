@@ -31,10 +31,7 @@ impl Backend {
 /// device finds it (a real GPU before a software one); for the CPU backend, the CPU.
 pub fn adapter_label(backend: Backend) -> String {
     match backend {
-        Backend::Cpu => {
-            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            format!("CPU backend ({threads} threads)")
-        }
+        Backend::Cpu => "CPU backend (burn-flex, f32)".into(),
         Backend::Wgpu => {
             let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
             let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
