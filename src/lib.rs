@@ -11,6 +11,7 @@
 pub mod app;
 pub mod cli;
 pub mod device;
+pub mod download;
 pub mod export;
 pub mod history;
 pub mod model;

@@ -59,6 +59,8 @@ enum Command {
     Animate(Box<cli::animate::AnimateArgs>),
     /// Time every stage of a preset with random weights (no checkpoint needed).
     Bench(cli::bench::BenchArgs),
+    /// Download an official model (resumable, verified), then import it.
+    Download(cli::download::DownloadArgs),
     /// Import an official checkpoint into the model cache.
     Import(cli::import::ImportArgs),
     /// List the tensors of a checkpoint and check them against a preset.
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Some(Command::Animate(a)) => cli::animate::run(&a),
         Some(Command::Bench(a)) => cli::bench::run(&a),
         Some(Command::Import(a)) => cli::import::run(&a),
+        Some(Command::Download(a)) => cli::download::run(&a),
         Some(Command::Inspect(a)) => cli::inspect::run(&a),
     };
     match result {

@@ -3,6 +3,7 @@
 
 mod checkpoint_formats;
 mod common;
+mod download;
 mod export;
 mod golden_prep;
 mod history;

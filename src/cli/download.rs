@@ -1,0 +1,71 @@
+//! `download <256|512|1024|512_interp> [--url URL] [--dest DIR] [--no-import]`: fetches an
+//! official `model.ckpt` (resumable, size- and checksum-checked), then imports it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::download::{download, official_url};
+use crate::model::config::Variant;
+use crate::weights::import::{CacheDType, default_model_dir, import_checkpoint};
+
+/// Arguments of `download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// `256`, `512`, `1024` or `512_interp`.
+    pub variant: String,
+    /// Download from here instead of the official Hugging Face repository (a mirror).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Folder for the downloaded `model.ckpt` (default: the data directory's `downloads/`).
+    #[arg(long)]
+    pub dest: Option<PathBuf>,
+    /// Keep the checkpoint only; do not import it into the model cache.
+    #[arg(long)]
+    pub no_import: bool,
+    /// Where the imported cache goes (default: the platform data directory).
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+}
+
+/// Runs the download with a progress line on stderr.
+pub fn run(a: &DownloadArgs) -> anyhow::Result<ExitCode> {
+    let variant = Variant::parse(&a.variant)
+        .with_context(|| format!("unknown model `{}` (use 256, 512, 1024 or 512_interp)", a.variant))?;
+    let url = a.url.clone().unwrap_or_else(|| official_url(variant));
+    let dest = match &a.dest {
+        Some(d) => d.clone(),
+        None => default_model_dir().context("no data directory on this platform; pass --dest")?.join("downloads"),
+    };
+    let target = dest.join(format!("dynamicrafter_{}", variant.name())).join("model.ckpt");
+    eprintln!("downloading {url}\n  to {}", target.display());
+    let got = download(&url, &target, |p| {
+        let eta = p.eta_seconds().map_or("?".into(), |s| format!("{s:.0} s"));
+        eprint!(
+            "\r  {:.2}/{:.2} GB  {:.1} MB/s  ETA {eta}   ",
+            p.done as f64 / 1e9,
+            p.total as f64 / 1e9,
+            p.speed / 1e6
+        );
+        let _ = std::io::stderr().flush();
+        true
+    })?;
+    eprintln!();
+    println!(
+        "downloaded {} ({} bytes{})",
+        got.path.display(),
+        got.bytes,
+        if got.sha256_checked { ", SHA-256 verified" } else { ", size verified (no checksum published)" }
+    );
+    if a.no_import {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let models =
+        a.models.clone().or_else(default_model_dir).context("no data directory on this platform; pass --models")?;
+    let manifest = import_checkpoint(&got.path, variant, &models, CacheDType::F16, |_| true)?;
+    println!("imported into {}", models.join(&manifest.weights_file).display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,278 @@
+//! Downloading an official checkpoint: HTTPS with a maintained client (`ureq`, rustls),
+//! resumable with range requests, size-checked against what the server announced and, where
+//! the server publishes one (Hugging Face's `X-Linked-Etag` for LFS files is the SHA-256),
+//! checksum-checked. The partial file is `<name>.part` next to the target; it is renamed only
+//! when complete and verified, so an interrupted download never looks finished.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::model::config::Variant;
+
+/// The Hugging Face repository of each official model (spec §0).
+pub fn repository(variant: Variant) -> &'static str {
+    match variant {
+        Variant::V256 => "Doubiiu/DynamiCrafter",
+        Variant::V512 => "Doubiiu/DynamiCrafter_512",
+        Variant::V1024 => "Doubiiu/DynamiCrafter_1024",
+        Variant::V512Interp => "Doubiiu/DynamiCrafter_512_Interp",
+    }
+}
+
+/// Where `model.ckpt` of `variant` is downloaded from.
+pub fn official_url(variant: Variant) -> String {
+    format!("https://huggingface.co/{}/resolve/main/model.ckpt", repository(variant))
+}
+
+/// Attempts per download: a cut connection resumes where it stopped.
+const ATTEMPTS: usize = 5;
+
+/// Download failures, each with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("the server answered {status} for {url}{hint}")]
+    Status { status: u16, url: String, hint: &'static str },
+    #[error("cannot reach {url}: {message}. Check the connection (or use --url for a mirror)")]
+    Network { url: String, message: String },
+    #[error("cannot write {}: {source}{}", path.display(), if source.kind() == std::io::ErrorKind::StorageFull { " (the disk is full: free space and resume; the part already downloaded is kept)" } else { "" })]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("the server sent {got} bytes but announced {announced}: the download is not trustworthy and was removed")]
+    Length { got: u64, announced: u64 },
+    #[error("the server announced no size for {url}; refusing to download an unknown amount")]
+    NoLength { url: String },
+    #[error("the download's SHA-256 is {got}, but the server published {want}: the file was removed, try again")]
+    Checksum { got: String, want: String },
+    #[error(
+        "the connection kept breaking ({attempts} attempts); the {done} bytes downloaded are kept: run the download again to resume"
+    )]
+    GaveUp { attempts: usize, done: u64 },
+    #[error("download cancelled; the {0} bytes downloaded are kept for resuming")]
+    Cancelled(u64),
+}
+
+/// Progress, after every chunk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DownloadProgress {
+    pub done: u64,
+    pub total: u64,
+    /// Bytes per second over the current connection.
+    pub speed: f64,
+}
+
+impl DownloadProgress {
+    /// Seconds left at the current speed.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        (self.speed > 0.0).then(|| self.total.saturating_sub(self.done) as f64 / self.speed)
+    }
+}
+
+/// What a finished download produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Downloaded {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// The SHA-256 checked against the server's, when it published one.
+    pub sha256_checked: bool,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(20)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .max_redirects(10)
+        .build()
+        .into()
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// A published SHA-256: Hugging Face sends the LFS object's hash as `X-Linked-Etag` (a quoted
+/// 64-digit hex string); a plain `ETag` of that form is taken too.
+fn published_sha256(resp: &ureq::http::Response<ureq::Body>) -> Option<String> {
+    let tag = header(resp, "x-linked-etag").or_else(|| header(resp, "etag"))?;
+    let t = tag.trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
+    (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())).then_some(t)
+}
+
+/// Downloads `url` to `target`, resuming `<target>.part` if present. `progress` returning
+/// `false` cancels (the part is kept for resuming).
+pub fn download(
+    url: &str,
+    target: &Path,
+    mut progress: impl FnMut(DownloadProgress) -> bool,
+) -> Result<Downloaded, DownloadError> {
+    let part = PathBuf::from(format!("{}.part", target.display()));
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| DownloadError::Write { path: dir.to_path_buf(), source })?;
+    }
+    let agent = agent();
+    let mut want_sha = None;
+    // The size the server first announced: later answers must agree with it.
+    let mut announced: Option<u64> = None;
+    let mut stalled = 0;
+    for attempt in 0..ATTEMPTS {
+        let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        let mut req = agent.get(url);
+        if have > 0 {
+            req = req.header("Range", format!("bytes={have}-"));
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => {
+                // Connection-level failures retry (resuming); the last one is reported.
+                if attempt + 1 == ATTEMPTS {
+                    return Err(DownloadError::Network { url: url.to_owned(), message: e.to_string() });
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        want_sha = want_sha.or_else(|| published_sha256(&resp));
+        let (start, total) = match status {
+            200 => {
+                // No range support (or a fresh start): the whole file from byte 0.
+                let len = header(&resp, "content-length").and_then(|v| v.parse::<u64>().ok());
+                (0, len.ok_or_else(|| DownloadError::NoLength { url: url.to_owned() })?)
+            }
+            206 => {
+                // `Content-Range: bytes START-END/TOTAL`
+                let cr = header(&resp, "content-range").unwrap_or_default();
+                let parsed = cr.strip_prefix("bytes ").and_then(|r| {
+                    let (range, total) = r.split_once('/')?;
+                    let (a, _) = range.split_once('-')?;
+                    Some((a.parse::<u64>().ok()?, total.parse::<u64>().ok()?))
+                });
+                match parsed {
+                    Some((a, t)) if a == have => (a, t),
+                    // A range we did not ask for: start over rather than splice wrong bytes.
+                    _ => {
+                        let _ = std::fs::remove_file(&part);
+                        continue;
+                    }
+                }
+            }
+            416 if have > 0 => {
+                // Nothing left to send: the part may already be whole. Verify below.
+                let total = announced.unwrap_or(have);
+                return finish(&part, target, have, total, want_sha.as_deref());
+            }
+            404 => {
+                return Err(DownloadError::Status {
+                    status,
+                    url: url.to_owned(),
+                    hint: ": the file is not there (check the model name or the mirror URL)",
+                });
+            }
+            401 | 403 => {
+                return Err(DownloadError::Status {
+                    status,
+                    url: url.to_owned(),
+                    hint: ": access denied (the repository may need a login; download it in a browser and import it)",
+                });
+            }
+            _ => {
+                if status >= 500 && attempt + 1 < ATTEMPTS {
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+                return Err(DownloadError::Status { status, url: url.to_owned(), hint: "" });
+            }
+        };
+        if announced.is_some_and(|a| a != total) {
+            let _ = std::fs::remove_file(&part);
+            return Err(DownloadError::Length { got: total, announced: announced.unwrap_or(total) });
+        }
+        announced = Some(total);
+        let mut file = if start == 0 { File::create(&part) } else { OpenOptions::new().append(true).open(&part) }
+            .map_err(|source| DownloadError::Write { path: part.clone(), source })?;
+        let mut done = start;
+        let mut reader = resp.into_body().into_reader();
+        let mut buf = vec![0u8; 1 << 20];
+        let t0 = Instant::now();
+        let outcome: Result<(), std::io::Error> = loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            if done + n as u64 > total {
+                let _ = std::fs::remove_file(&part);
+                return Err(DownloadError::Length { got: done + n as u64, announced: total });
+            }
+            write_all(&mut file, &buf[..n], &part)?;
+            done += n as u64;
+            let speed = (done - start) as f64 / t0.elapsed().as_secs_f64().max(1e-3);
+            if !progress(DownloadProgress { done, total, speed }) {
+                let _ = file.flush();
+                return Err(DownloadError::Cancelled(done));
+            }
+        };
+        file.flush().map_err(|source| DownloadError::Write { path: part.clone(), source })?;
+        drop(file);
+        if done == total {
+            return finish(&part, target, done, total, want_sha.as_deref());
+        }
+        // Cut short (a broken connection, or a server that announced more than it has):
+        // resume from what arrived. A server that twice in a row sends nothing of what it
+        // announced does not have it: its size was a lie.
+        let _ = outcome;
+        stalled = if done == start { stalled + 1 } else { 0 };
+        if stalled >= 2 {
+            let _ = std::fs::remove_file(&part);
+            return Err(DownloadError::Length { got: done, announced: total });
+        }
+    }
+    let done = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    Err(DownloadError::GaveUp { attempts: ATTEMPTS, done })
+}
+
+fn write_all(file: &mut File, bytes: &[u8], path: &Path) -> Result<(), DownloadError> {
+    file.write_all(bytes).map_err(|source| DownloadError::Write { path: path.to_path_buf(), source })
+}
+
+/// Checks the complete part (size, and SHA-256 when published) and renames it into place.
+fn finish(
+    part: &Path,
+    target: &Path,
+    done: u64,
+    total: u64,
+    want_sha: Option<&str>,
+) -> Result<Downloaded, DownloadError> {
+    let on_disk = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    if on_disk != total || done != total {
+        let _ = std::fs::remove_file(part);
+        return Err(DownloadError::Length { got: on_disk, announced: total });
+    }
+    if let Some(want) = want_sha {
+        let got = sha256_file(part).map_err(|source| DownloadError::Write { path: part.to_path_buf(), source })?;
+        if got != want {
+            let _ = std::fs::remove_file(part);
+            return Err(DownloadError::Checksum { got, want: want.to_owned() });
+        }
+    }
+    std::fs::rename(part, target).map_err(|source| DownloadError::Write { path: target.to_path_buf(), source })?;
+    Ok(Downloaded { path: target.to_path_buf(), bytes: total, sha256_checked: want_sha.is_some() })
+}
+
+/// SHA-256 of a file, streamed, as lower-case hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
