@@ -31,6 +31,8 @@ pub enum Action {
         variant: Option<Variant>,
     },
     CancelImport,
+    /// Download an official model, then import and load it.
+    Download(Variant),
     /// Re-read the list of imported models (at start and after an import).
     RefreshModels,
     /// Check the GPU against the CPU backend (runs on the worker).
@@ -161,7 +163,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Import { path, variant } => {
-            if !matches!(app.model, ModelStatus::Importing { .. }) {
+            if !matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
                 app.before_import = app.model.clone();
             }
             let cancel = Arc::new(AtomicBool::new(false));
@@ -194,6 +196,21 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             app.imported = crate::weights::import::default_model_dir()
                 .map(|d| crate::weights::import::list_imported(&d))
                 .unwrap_or_default();
+        }
+        Action::Download(variant) => {
+            if matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
+                return error(app, "a download or import is already running", "Wait for it, or cancel it first.");
+            }
+            app.before_import = app.model.clone();
+            let cancel = Arc::new(AtomicBool::new(false));
+            let sent =
+                app.worker().is_some_and(|w| w.send(Command::Download { variant, url: None, cancel: cancel.clone() }));
+            if sent {
+                app.model = ModelStatus::Downloading { variant, done: 0, total: 0, speed: 0.0 };
+                app.import_cancel = Some(cancel);
+            } else {
+                error(app, "the model worker is busy or stopped", "Wait for the current generation, then try again.");
+            }
         }
         Action::CancelImport => {
             if let Some(c) = &app.import_cancel {

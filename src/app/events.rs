@@ -130,14 +130,13 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
                 is_error: !ok,
             });
         }
-        Event::ImportCancelled => {
+        Event::ImportCancelled { message } => {
             app.import_cancel = None;
             app.model = std::mem::take(&mut app.before_import);
-            app.notice = Some(Notice {
-                text: "Import cancelled; nothing was written".into(),
-                advice: String::new(),
-                is_error: false,
-            });
+            app.notice = Some(Notice { text: message, advice: String::new(), is_error: false });
+        }
+        Event::DownloadProgress { variant, done, total, speed } => {
+            app.model = ModelStatus::Downloading { variant, done, total, speed };
         }
         Event::ImportNeedsVariant { path, candidates, why } => {
             app.import_cancel = None;

@@ -63,6 +63,12 @@ pub enum ModelStatus {
         done: usize,
         total: usize,
     },
+    Downloading {
+        variant: crate::model::config::Variant,
+        done: u64,
+        total: u64,
+        speed: f64,
+    },
     Ready(String),
     Failed(String),
 }
@@ -131,6 +137,8 @@ pub struct StudioApp {
     pub events_seen: usize,
     /// Textures of input crops and history thumbnails, by content key.
     pub texture_cache: textures::TextureCache,
+    /// The official models the first-run panel offers (with their memory estimates).
+    pub catalog: Vec<crate::download::OfficialModel>,
     /// The models in the cache folder (read when something changes, not every frame).
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
@@ -207,6 +215,7 @@ impl StudioApp {
             events_seen: 0,
             texture_cache: Default::default(),
             imported: Vec::new(),
+            catalog: crate::download::catalog(),
             export: None,
             export_draft: None,
             image_loads: Vec::new(),

@@ -77,6 +77,9 @@ pub enum Command {
     Generate(Box<Job>),
     /// Check this device against the CPU backend with a small model (`selfcheck`).
     SelfCheck,
+    /// Download an official model (resuming a previous part), then import and load it.
+    /// `url` overrides the official source (a mirror).
+    Download { variant: Variant, url: Option<String>, cancel: Arc<AtomicBool> },
     /// Stop the worker.
     Shutdown,
 }
@@ -120,8 +123,17 @@ pub enum Event {
         ok: bool,
         report: String,
     },
-    /// The user cancelled the import; nothing was written.
-    ImportCancelled,
+    /// The user cancelled the download or import (`message` says what was kept).
+    ImportCancelled {
+        message: String,
+    },
+    /// Download progress (bytes, bytes per second).
+    DownloadProgress {
+        variant: Variant,
+        done: u64,
+        total: u64,
+        speed: f64,
+    },
     /// The file cannot tell which model it is: the user must choose among `candidates`.
     ImportNeedsVariant {
         path: PathBuf,

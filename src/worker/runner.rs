@@ -133,6 +133,7 @@ impl Runner {
                     };
                     r.send(event);
                 }),
+                Command::Download { variant, url, cancel } => self.guarded(|r| r.download(variant, url, &cancel)),
                 Command::Import { path, variant, dtype, cancel } => {
                     self.guarded(|r| r.import(path, variant, dtype, &cancel));
                 }
@@ -212,6 +213,38 @@ impl Runner {
         }
     }
 
+    fn download(&mut self, variant: Variant, url: Option<String>, cancel: &AtomicBool) {
+        let Some(dest) = default_model_dir() else {
+            self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
+            return;
+        };
+        let target = dest.join("downloads").join(format!("dynamicrafter_{}", variant.name())).join("model.ckpt");
+        let url = url.unwrap_or_else(|| crate::download::official_url(variant));
+        let events = self.events.clone();
+        let mut last = std::time::Instant::now();
+        let result = crate::download::download(&url, &target, |p| {
+            if last.elapsed().as_millis() >= 250 || p.done == p.total {
+                last = std::time::Instant::now();
+                let _ =
+                    events.try_send(Event::DownloadProgress { variant, done: p.done, total: p.total, speed: p.speed });
+                (self.wake)();
+            }
+            !cancel.load(Ordering::Relaxed)
+        });
+        match result {
+            Ok(got) => self.import(got.path, Some(variant), CacheDType::F16, cancel),
+            Err(crate::download::DownloadError::Cancelled(done)) => {
+                let gb = done as f64 / 1e9;
+                self.send(Event::ImportCancelled {
+                    message: format!("Download cancelled; {gb:.2} GB are kept and the next download resumes"),
+                });
+            }
+            Err(e) => {
+                self.send(Event::ImportFailed { message: e.to_string() });
+            }
+        }
+    }
+
     fn import(&mut self, path: std::path::PathBuf, variant: Option<Variant>, dtype: CacheDType, cancel: &AtomicBool) {
         let variant = match variant {
             Some(v) => v,
@@ -245,7 +278,7 @@ impl Runner {
         match result {
             Ok(manifest) => self.load(ModelSource::Checkpoint { path: dest.join(manifest.weights_file), variant }),
             Err(ImportError::Cancelled) => {
-                self.send(Event::ImportCancelled);
+                self.send(Event::ImportCancelled { message: "Import cancelled; nothing was written".into() });
             }
             Err(e) => {
                 self.send(Event::ImportFailed { message: e.to_string() });

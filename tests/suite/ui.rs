@@ -223,3 +223,27 @@ fn a_dead_worker_is_replaced_and_the_queue_survives() {
     h.step();
     step_until(&mut h, "a third result", 300, |a| a.running.is_none() && History::new(tmp.path()).list().len() == 3);
 }
+
+/// A first run without a model offers the four official models, each with a Download
+/// button (the download itself is tested against a local server in `download.rs`).
+#[test]
+fn first_run_offers_the_four_official_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = AppOptions { model: None, ..options(tmp.path()) };
+    let mut h = Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| StudioApp::new(cc, opts));
+    h.step();
+    if h.query_all_by_label("Download 10.4 GB").count() == 0 {
+        h.get_by_label("Get a model").click_accesskit();
+        h.step();
+        h.step();
+    }
+    assert_eq!(h.query_all_by_label("Download 10.4 GB").count(), 4);
+    for name in ["256", "512", "1024", "512_interp"] {
+        assert!(h.query_by_label(name).is_some(), "{name} is not listed");
+    }
+    let m = &h.state().catalog;
+    assert!(m.iter().all(|m| m.memory_gb.0 > 1.0 && m.memory_gb.0 < m.memory_gb.1), "{m:?}");
+}

@@ -59,7 +59,7 @@ pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
     let mut open = true;
     let mut go = false;
     let o = &mut app.state.export;
-    egui::Window::new("Export").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
+    egui::Window::new("Export the clip").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
         let format = Format::from_path(std::path::Path::new(&draft.path)).ok();
         ui.horizontal(|ui| {
             ui.label("File");

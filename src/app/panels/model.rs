@@ -9,8 +9,26 @@ use crate::pipeline::memory::MemoryMode;
 /// Model status, import / open / self-check buttons, precision and memory.
 pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     match &app.model {
-        ModelStatus::None => {
-            ui.label("No model loaded. Import an official model.ckpt (10.4 GB) once; it is cached for fast loading.")
+        ModelStatus::None => ui.label(
+            "No model loaded. Download one below, or import a model.ckpt you already have; it is cached for fast loading.",
+        ),
+        ModelStatus::Downloading { variant, done, total, speed } => {
+            let f = if *total > 0 { *done as f32 / *total as f32 } else { 0.0 };
+            let eta = if *speed > 0.0 { format!("{:.0} min", total.saturating_sub(*done) as f64 / speed / 60.0) } else { "…".into() };
+            let text = format!(
+                "Downloading {}: {:.2}/{:.2} GB · {:.1} MB/s · ETA {eta}",
+                variant.name(),
+                *done as f64 / 1e9,
+                *total as f64 / 1e9,
+                speed / 1e6
+            );
+            ui.horizontal(|ui| {
+                ui.add(egui::ProgressBar::new(f).desired_width(260.0).text(text));
+                if ui.button("Cancel").on_hover_text("Stop; what was downloaded is kept and the next download resumes").clicked() {
+                    app.push(Action::CancelImport);
+                }
+            })
+            .response
         }
         ModelStatus::Loading(l) => {
             ui.horizontal(|ui| {
@@ -38,6 +56,7 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
     };
     runtime_ui(app, ui);
+    catalog_ui(app, ui);
     {
         let imported = app.imported.clone();
         if !imported.is_empty() {
@@ -70,6 +89,35 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         {
             app.push(Action::SelfCheck);
         }
+    });
+}
+
+/// The four official models with what each is for and needs, and a Download button each
+/// (open by default until a model is imported).
+fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let busy = matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. });
+    egui::CollapsingHeader::new("Get a model").default_open(app.imported.is_empty()).show(ui, |ui| {
+        egui::Grid::new("catalog").num_columns(3).spacing([10.0, 6.0]).striped(true).show(ui, |ui| {
+            for m in app.catalog.clone() {
+                ui.label(egui::RichText::new(m.variant.name()).strong());
+                ui.label(format!("{} · {}", m.output, m.purpose)).on_hover_text(format!(
+                    "{:.1} GB download from huggingface.co/{}. GPU memory (estimated, f16): {:.1} GB with Memory: low, \
+                     {:.1} GB balanced.",
+                    m.download_gb,
+                    crate::download::repository(m.variant),
+                    m.memory_gb.0,
+                    m.memory_gb.1
+                ));
+                if ui
+                    .add_enabled(!busy, egui::Button::new(format!("Download {:.1} GB", m.download_gb)))
+                    .on_hover_text(format!("Needs about {:.1} GB of GPU memory (f16, Memory: low)", m.memory_gb.0))
+                    .clicked()
+                {
+                    app.push(Action::Download(m.variant));
+                }
+                ui.end_row();
+            }
+        });
     });
 }
 
