@@ -31,6 +31,8 @@ pub enum Action {
         variant: Option<Variant>,
     },
     CancelImport,
+    /// Show a folder in the system's file manager.
+    OpenFolder(PathBuf),
     /// Download an official model, then import and load it.
     Download(Variant),
     /// Re-read the list of imported models (at start and after an import).
@@ -210,6 +212,22 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 app.import_cancel = Some(cancel);
             } else {
                 error(app, "the model worker is busy or stopped", "Wait for the current generation, then try again.");
+            }
+        }
+        Action::OpenFolder(dir) => {
+            let opener = if cfg!(target_os = "macos") {
+                "open"
+            } else if cfg!(windows) {
+                "explorer"
+            } else {
+                "xdg-open"
+            };
+            match std::process::Command::new(opener).arg(&dir).spawn() {
+                // Reaped off the UI thread (no zombie, no wait here).
+                Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+                Err(e) => {
+                    error(app, format!("cannot open {}: {e}", dir.display()), "Open the folder in your file manager.")
+                }
             }
         }
         Action::CancelImport => {

@@ -143,6 +143,8 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The history panel's search text.
+    pub history_filter: String,
     /// The export dialog, while open.
     pub export_draft: Option<panels::export_dialog::ExportDraft>,
     /// Input images being decoded off the UI thread.
@@ -218,6 +220,7 @@ impl StudioApp {
             catalog: crate::download::catalog(),
             export: None,
             export_draft: None,
+            history_filter: String::new(),
             image_loads: Vec::new(),
             import_cancel: None,
             before_import: ModelStatus::None,

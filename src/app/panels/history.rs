@@ -5,7 +5,19 @@ use super::super::{Action, StudioApp};
 /// Gallery of saved generations.
 pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.heading(format!("History ({})", app.entries.len()));
-    let entries = app.entries.clone();
+    ui.horizontal(|ui| {
+        ui.add(egui::TextEdit::singleline(&mut app.history_filter).hint_text("Search prompts").desired_width(160.0));
+        if ui.small_button("Open folder").on_hover_text("Open the history folder in the file manager").clicked() {
+            app.push(Action::OpenFolder(app.history.root().to_path_buf()));
+        }
+    });
+    let needle = app.history_filter.to_lowercase();
+    let entries: Vec<_> = app
+        .entries
+        .iter()
+        .filter(|e| needle.is_empty() || e.record.settings.prompt.to_lowercase().contains(&needle))
+        .cloned()
+        .collect();
     let mut act = None;
     egui::ScrollArea::vertical().id_salt("history_scroll").show(ui, |ui| {
         for e in entries.iter() {
@@ -47,6 +59,10 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                         ui.horizontal(|ui| {
                             if ui.small_button("Restore settings").clicked() {
                                 act = Some(Action::Restore(Box::new(e.clone())));
+                            }
+                            if ui.small_button("Folder").on_hover_text("Open this clip's frames and settings").clicked()
+                            {
+                                act = Some(Action::OpenFolder(e.dir.clone()));
                             }
                             if app.confirm_delete.as_deref() == Some(e.id.as_str()) {
                                 if ui.small_button("Really delete").clicked() {
