@@ -8,6 +8,7 @@ mod events;
 pub mod export_job;
 mod image_load;
 pub mod panels;
+mod queue_store;
 pub mod state;
 mod textures;
 
@@ -143,6 +144,8 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The job ids last written to the queue store (running first).
+    saved_queue: Vec<JobId>,
     /// The history panel's search text.
     pub history_filter: String,
     /// The export dialog, while open.
@@ -221,6 +224,7 @@ impl StudioApp {
             export: None,
             export_draft: None,
             history_filter: String::new(),
+            saved_queue: Vec::new(),
             image_loads: Vec::new(),
             import_cancel: None,
             before_import: ModelStatus::None,
@@ -229,6 +233,10 @@ impl StudioApp {
             next_job: 1,
             actions: Vec::new(),
         };
+        // Requests queued when the app last closed wait for the model, then run.
+        let restored = queue_store::load(app.history.root(), &mut app.next_job);
+        app.saved_queue = restored.iter().map(|j| j.id).collect();
+        app.queue.extend(restored.into_iter().map(|job| Queued { job }));
         if let Some(m) = app.state.model.clone() {
             app.push(Action::LoadModel(m));
         }
@@ -266,6 +274,17 @@ impl StudioApp {
         }
     }
 
+    /// Writes the queue (the running request first) to disk when it changed.
+    pub fn persist_queue(&mut self) {
+        let jobs: Vec<Job> =
+            self.running.iter().map(|r| r.request.clone()).chain(self.queue.iter().map(|q| q.job.clone())).collect();
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        if ids != self.saved_queue {
+            self.saved_queue = ids;
+            queue_store::save(self.history.root(), jobs);
+        }
+    }
+
     /// Whether an input image is being decoded.
     pub fn image_loading(&self) -> bool {
         !self.image_loads.is_empty()
@@ -281,6 +300,7 @@ impl eframe::App for StudioApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         events::drain(self, ctx);
         self.apply_actions(ctx);
+        self.persist_queue();
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

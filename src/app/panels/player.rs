@@ -119,14 +119,13 @@ pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
         ui.add(egui::Slider::new(&mut app.state.player.fps, 1.0..=30.0).text("fps").step_by(1.0))
             .on_hover_text("Playback speed");
-        egui::ComboBox::from_id_salt("loop_mode").selected_text(format!("{:?}", app.state.player.loop_mode)).show_ui(
-            ui,
-            |ui| {
+        egui::ComboBox::new("loop_mode", "playback")
+            .selected_text(format!("{:?}", app.state.player.loop_mode))
+            .show_ui(ui, |ui| {
                 ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Loop, "Loop");
                 ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::PingPong, "Ping-pong");
                 ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Once, "Once");
-            },
-        );
+            });
         ui.checkbox(&mut app.state.player.fit, "Fit").on_hover_text("Fit to the panel; off shows pixels 1:1");
         ui.separator();
         match &app.export {
