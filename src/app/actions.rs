@@ -346,8 +346,12 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 app.state.export.trim_loop = true;
             }
             let path = dir.join(format!("dynamicrafter-{}.mp4", entry.id)).display().to_string();
-            app.export_draft =
-                Some(super::panels::export_dialog::ExportDraft { path, overwrite: false, problem: None });
+            app.export_draft = Some(super::panels::export_dialog::ExportDraft {
+                path,
+                overwrite: false,
+                focus_path: true,
+                problem: None,
+            });
         }
         Action::ExportTo { path, overwrite } => {
             let Some((_, Some(entry))) = app.result.clone() else {

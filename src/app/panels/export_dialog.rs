@@ -13,6 +13,8 @@ use crate::export::{Dither, ExportOptions, Format, MAX_SCALE, Mp4Quality, Palett
 pub struct ExportDraft {
     pub path: String,
     pub overwrite: bool,
+    /// Put the keyboard in the path field (when the dialog opens).
+    pub focus_path: bool,
     /// Why the last *Export* click did not start (shown in the dialog).
     pub problem: Option<String>,
 }
@@ -63,8 +65,16 @@ pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
         let format = Format::from_path(std::path::Path::new(&draft.path)).ok();
         ui.horizontal(|ui| {
             ui.label("File");
-            ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(300.0))
-                .on_hover_text(".mp4, .gif, .png / .apng (animated PNG), or a folder path for PNG frames");
+            let field = ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(300.0)).on_hover_text(
+                ".mp4, .gif, .png / .apng (animated PNG), or a folder path for PNG frames. Enter exports.",
+            );
+            if draft.focus_path {
+                field.request_focus();
+                draft.focus_path = false;
+            }
+            if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                go = true;
+            }
             if ui.button("Browse…").clicked() {
                 let picked = rfd::FileDialog::new()
                     .set_title("Export the clip")

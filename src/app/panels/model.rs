@@ -96,7 +96,8 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
 /// (open by default until a model is imported).
 fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     let busy = matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. });
-    egui::CollapsingHeader::new("Get a model").default_open(app.imported.is_empty()).show(ui, |ui| {
+    let first_run = app.imported.is_empty() && matches!(app.model, ModelStatus::None | ModelStatus::Failed(_));
+    egui::CollapsingHeader::new("Get a model").default_open(first_run).show(ui, |ui| {
         egui::Grid::new("catalog").num_columns(3).spacing([10.0, 6.0]).striped(true).show(ui, |ui| {
             for m in app.catalog.clone() {
                 ui.label(egui::RichText::new(m.variant.name()).strong());

@@ -1,16 +1,17 @@
 //! The prompt and negative prompt boxes.
 
-use super::super::{Action, StudioApp};
+use super::super::StudioApp;
 
-/// Prompt boxes (Ctrl+Enter generates).
+/// The prompt box's id: Ctrl+L focuses it (`shortcuts.rs`).
+pub fn prompt_id() -> egui::Id {
+    egui::Id::unique("prompt_box")
+}
+
+/// Prompt boxes (Ctrl+Enter generates, handled with the other shortcuts).
 pub fn prompt_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    // A focused multi-line box takes Enter for itself, so Ctrl+Enter is consumed here first.
-    let generate = ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter));
-    if generate {
-        app.push(Action::Generate);
-    }
     ui.add(
         egui::TextEdit::multiline(&mut app.state.settings.prompt)
+            .id(prompt_id())
             .hint_text("Describe the motion, e.g. \"a cat turning its head, wind in the grass\"")
             .desired_rows(3)
             .desired_width(f32::INFINITY),

@@ -1,5 +1,6 @@
-//! Keyboard shortcuts (Ctrl+Enter is handled by the prompt panel): Escape cancels, Ctrl+O opens an image,
-//! Space plays or pauses, and pasting an image sets the input.
+//! Keyboard shortcuts: Ctrl+Enter generates, Escape cancels, Ctrl+O opens an image, Ctrl+L
+//! focuses the prompt, Ctrl+E opens the export dialog, Space plays or pauses, and pasting an
+//! image sets the input.
 
 use std::sync::Arc;
 
@@ -9,6 +10,24 @@ use super::super::{Action, StudioApp};
 pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
     // Read before `ctx.input`: calling back into the context inside it would deadlock.
     let typing = ctx.egui_wants_keyboard_input();
+    // A focused multi-line box takes Enter for itself, so Ctrl+Enter is consumed before any
+    // widget runs (and works whatever section is folded).
+    let (generate, focus_prompt, export) = ctx.input_mut(|i| {
+        (
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::L),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::E),
+        )
+    });
+    if generate {
+        app.push(Action::Generate);
+    }
+    if focus_prompt {
+        ctx.memory_mut(|m| m.request_focus(super::prompt::prompt_id()));
+    }
+    if export && app.export.is_none() {
+        app.push(Action::ExportDialog);
+    }
     let (cancel, open, play, dropped, pasted) = ctx.input(|i| {
         let cmd = i.modifiers.command;
         let pasted: Vec<Arc<egui::ColorImage>> = i
