@@ -29,6 +29,18 @@ pub struct HistoryRecord {
     pub frames: usize,
     pub width: u32,
     pub height: u32,
+    /// The sweep this clip belongs to, if it was queued as part of one.
+    #[serde(default)]
+    pub sweep: Option<SweepTag>,
+}
+
+/// A clip's place in a sweep (a grid of settings queued at once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SweepTag {
+    /// Shared by every clip of the sweep.
+    pub id: String,
+    pub index: usize,
+    pub total: usize,
 }
 
 /// One saved generation.

@@ -12,7 +12,7 @@ use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
 use crate::history::HistoryEntry;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
-use crate::pipeline::generate::Phase;
+use crate::pipeline::generate::{Phase, Settings};
 use crate::weights::import::{CacheDType, variant_from_name};
 use crate::worker::protocol::{Command, Job, ModelSource};
 
@@ -31,6 +31,17 @@ pub enum Action {
         variant: Option<Variant>,
     },
     CancelImport,
+    /// Queue every combination of the sweep's values.
+    QueueSweep,
+    /// Show the player, a sweep's contact sheet, or two clips compared.
+    View(super::CentralView),
+    /// Pick a clip for comparison; the second pick opens the comparison.
+    PickCompare(String),
+    /// Write the contact sheet of a sweep (GIF, APNG or PNG frames by extension).
+    SaveSheet {
+        id: String,
+        path: PathBuf,
+    },
     /// Show a folder in the system's file manager.
     OpenFolder(PathBuf),
     /// Download an official model, then import and load it.
@@ -230,6 +241,40 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 }
             }
         }
+        Action::QueueSweep => queue_sweep(app),
+        Action::View(v) => {
+            let keep: Vec<String> = match &v {
+                super::CentralView::Compare(a, b) => vec![a.clone(), b.clone()],
+                _ => Vec::new(),
+            };
+            if !matches!(v, super::CentralView::Sheet(_)) {
+                app.clips.retain(&keep.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            app.view = v;
+        }
+        Action::PickCompare(id) => match app.compare_pick.take() {
+            Some(first) if first != id => app.push(Action::View(super::CentralView::Compare(first, id))),
+            Some(_) => {}
+            None => app.compare_pick = Some(id),
+        },
+        Action::SaveSheet { id, path } => {
+            let mut members: Vec<HistoryEntry> =
+                app.entries.iter().filter(|e| e.record.sweep.as_ref().is_some_and(|s| s.id == id)).cloned().collect();
+            members.sort_by_key(|e| e.record.sweep.as_ref().map_or(0, |s| s.index));
+            let history = app.history.clone();
+            let opts = crate::export::ExportOptions { overwrite: true, ..app.state.export.clone() };
+            let repaint = ctx.clone();
+            app.export = Some(super::export_job::ExportJob::start_with(
+                path,
+                opts,
+                move || repaint.request_repaint(),
+                move || {
+                    let clips: Result<Vec<_>, String> =
+                        members.iter().map(|e| history.load_frames(e).map_err(|err| err.to_string())).collect();
+                    super::sweep::compose_sheet(&clips?, 256)
+                },
+            ));
+        }
         Action::CancelImport => {
             if let Some(c) = &app.import_cancel {
                 c.store(true, Ordering::Relaxed);
@@ -377,24 +422,58 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
     }
 }
 
+/// Queues the sweep's grid: one job per combination, all tagged with one sweep id, and
+/// shows its contact sheet.
+fn queue_sweep(app: &mut StudioApp) {
+    let grid = match app.state.sweep.expand(&app.state.settings) {
+        Ok(g) => g,
+        Err(e) => return error(app, format!("sweep: {e}"), "Type a few comma-separated values per row."),
+    };
+    let id = format!(
+        "sweep-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    );
+    let total = grid.len();
+    for (index, settings) in grid.into_iter().enumerate() {
+        let tag = crate::history::SweepTag { id: id.clone(), index, total };
+        if let Err(()) = enqueue(app, settings, Some(tag)) {
+            return;
+        }
+    }
+    app.view = super::CentralView::Sheet(id);
+    start_next(app);
+}
+
 /// Builds a job from the current controls and runs or queues it.
 fn generate(app: &mut StudioApp) {
-    if !matches!(app.model, ModelStatus::Ready(_)) {
-        return error(app, "no model is loaded", "Import or open a model in the Model panel first.");
-    }
-    let Some(image) = app.image.clone() else {
-        return error(app, "no input image", "Drop an image onto the window, paste one, or click Open image.");
-    };
-    let mode = app.state.settings.mode;
-    if mode == Mode::Interpolation && app.image2.is_none() {
-        return error(app, "interpolation needs a second image", "Add the last frame in the second image slot.");
-    }
     if !app.state.seed_locked {
         app.state.settings.seed = random_seed();
     }
+    let settings = app.state.settings.clone();
+    if enqueue(app, settings, None).is_ok() {
+        start_next(app);
+    }
+}
+
+/// Queues one request with `settings` and the current inputs; on a missing model or image
+/// the user is told why and nothing is queued.
+fn enqueue(app: &mut StudioApp, settings: Settings, sweep: Option<crate::history::SweepTag>) -> Result<(), ()> {
+    if !matches!(app.model, ModelStatus::Ready(_)) {
+        error(app, "no model is loaded", "Import or open a model in the Model panel first.");
+        return Err(());
+    }
+    let Some(image) = app.image.clone() else {
+        error(app, "no input image", "Drop an image onto the window, paste one, or click Open image.");
+        return Err(());
+    };
+    let mode = settings.mode;
+    if mode == Mode::Interpolation && app.image2.is_none() {
+        error(app, "interpolation needs a second image", "Add the last frame in the second image slot.");
+        return Err(());
+    }
     let job = Job {
         id: app.next_job,
-        settings: app.state.settings.clone(),
+        settings,
         image: image.rgb.clone(),
         image2: if mode == Mode::Interpolation { app.image2.as_ref().map(|i| i.rgb.clone()) } else { None },
         fit: app.state.fit,
@@ -404,10 +483,11 @@ fn generate(app: &mut StudioApp) {
         },
         cancel: Arc::new(AtomicBool::new(false)),
         vae_preview_every: app.state.vae_preview_every,
+        sweep,
     };
     app.next_job += 1;
     app.queue.push_back(Queued { job });
-    start_next(app);
+    Ok(())
 }
 
 /// Starts the next queued job if the worker is idle.

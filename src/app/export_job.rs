@@ -36,22 +36,34 @@ impl ExportJob {
         opts: ExportOptions,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
+        Self::start_with(target, opts, wake, move || {
+            let frames = history.load_frames(&entry).map_err(|e| e.to_string())?;
+            let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
+            Ok(Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() })
+        })
+    }
+
+    /// Starts exporting the clip `make` builds (on the export thread: reading frames from
+    /// disk, composing a contact sheet) to `target`.
+    pub fn start_with(
+        target: PathBuf,
+        opts: ExportOptions,
+        wake: impl Fn() + Send + 'static,
+        make: impl FnOnce() -> Result<Clip, String> + Send + 'static,
+    ) -> Self {
         let (tx, rx) = bounded(16);
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let path = target.clone();
         std::thread::spawn(move || {
             let export = || {
-                history.load_frames(&entry).map_err(|e| e.to_string()).and_then(|frames| {
-                    let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
-                    let clip = Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() };
-                    export_with_progress(&clip, &path, &opts, &mut |p| {
-                        let _ = tx.try_send(ExportMsg::Progress(p.fraction()));
-                        wake();
-                        !flag.load(Ordering::Relaxed)
-                    })
-                    .map_err(|e| e.to_string())
+                let clip = make()?;
+                export_with_progress(&clip, &path, &opts, &mut |p| {
+                    let _ = tx.try_send(ExportMsg::Progress(p.fraction()));
+                    wake();
+                    !flag.load(Ordering::Relaxed)
                 })
+                .map_err(|e| e.to_string())
             };
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(export))
                 .unwrap_or_else(|p| Err(format!("internal error: {}", crate::worker::panic_message(&*p))));

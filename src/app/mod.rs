@@ -4,12 +4,14 @@
 //! [`Action`]s while drawing and applied after the frame.
 
 mod actions;
+mod clips;
 mod events;
 pub mod export_job;
 mod image_load;
 pub mod panels;
 mod queue_store;
 pub mod state;
+pub mod sweep;
 mod textures;
 
 use std::collections::VecDeque;
@@ -72,6 +74,18 @@ pub enum ModelStatus {
     },
     Ready(String),
     Failed(String),
+}
+
+/// What the central panel shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CentralView {
+    /// The live preview or the selected clip.
+    #[default]
+    Player,
+    /// The contact sheet of a sweep (its id).
+    Sheet(String),
+    /// Two history clips side by side (their ids).
+    Compare(String, String),
 }
 
 /// A file whose model variant the user must choose (the file cannot tell).
@@ -146,6 +160,14 @@ pub struct StudioApp {
     pub export: Option<export_job::ExportJob>,
     /// The job ids last written to the queue store (running first).
     saved_queue: Vec<JobId>,
+    /// What the central panel shows.
+    pub view: CentralView,
+    /// The first clip picked for a comparison.
+    pub compare_pick: Option<String>,
+    /// Frames of the clips the sheet or the comparison shows.
+    pub clips: clips::ClipStore,
+    /// The contact sheet's file path field.
+    pub sheet_path: String,
     /// The history panel's search text.
     pub history_filter: String,
     /// The export dialog, while open.
@@ -224,6 +246,10 @@ impl StudioApp {
             export: None,
             export_draft: None,
             history_filter: String::new(),
+            view: CentralView::Player,
+            compare_pick: None,
+            clips: Default::default(),
+            sheet_path: String::new(),
             saved_queue: Vec::new(),
             image_loads: Vec::new(),
             import_cancel: None,

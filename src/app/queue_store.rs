@@ -23,6 +23,8 @@ struct Stored {
     /// File names of the input images in the queue folder.
     image: String,
     image2: Option<String>,
+    #[serde(default)]
+    sweep: Option<crate::history::SweepTag>,
 }
 
 fn dir(history_root: &Path) -> PathBuf {
@@ -75,6 +77,7 @@ pub fn save(history_root: &Path, jobs: Vec<Job>) {
                     vae_preview_every: j.vae_preview_every,
                     image: a,
                     image2: j.image2.is_some().then_some(b),
+                    sweep: j.sweep.clone(),
                 });
             }
             std::fs::write(d.join("queue.json.tmp"), serde_json::to_vec_pretty(&stored)?)?;
@@ -122,6 +125,7 @@ pub fn load(history_root: &Path, next_id: &mut u64) -> Vec<Job> {
                 input_hash: s.input_hash,
                 cancel: Default::default(),
                 vae_preview_every: s.vae_preview_every,
+                sweep: s.sweep,
             })
         })
         .collect()

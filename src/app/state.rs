@@ -78,6 +78,9 @@ pub struct PersistedState {
     /// Where the last export went.
     #[serde(default)]
     pub last_export_dir: Option<PathBuf>,
+    /// The sweep's values (as typed).
+    #[serde(default)]
+    pub sweep: super::sweep::SweepSpec,
 }
 
 impl PersistedState {
@@ -110,6 +113,7 @@ impl Default for PersistedState {
             last_image: None,
             export: crate::export::ExportOptions::default(),
             last_export_dir: None,
+            sweep: Default::default(),
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Job {
     pub cancel: Arc<AtomicBool>,
     /// Decode the live preview with the VAE every N steps (0: latent projection only).
     pub vae_preview_every: usize,
+    /// Part of a sweep (kept in history for the contact sheet).
+    pub sweep: Option<crate::history::SweepTag>,
 }
 
 /// UI → worker.

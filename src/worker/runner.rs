@@ -379,6 +379,7 @@ impl Runner {
                     frames: frames.len(),
                     width: g.width as u32,
                     height: g.height as u32,
+                    sweep: job.sweep.clone(),
                 };
                 match self.history.save(record, &frames) {
                     Ok(entry) => {

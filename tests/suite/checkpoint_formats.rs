@@ -951,6 +951,7 @@ fn write_fuzz_seed_corpora() {
         frames: 1,
         width: 12,
         height: 7,
+        sweep: None,
     })
     .unwrap();
     let mut png = std::io::Cursor::new(Vec::new());

@@ -25,6 +25,7 @@ fn record(seed: u64) -> HistoryRecord {
         frames: 0,
         width: 0,
         height: 0,
+        sweep: None,
     }
 }
 

@@ -277,3 +277,60 @@ fn the_queue_survives_a_restart() {
         History::new(tmp.path()).list().iter().any(|e| e.record.settings.steps == 2 && !e.record.cancelled)
     });
 }
+
+/// A 2×2 sweep of the attention weights queues four clips, shows them as a contact sheet,
+/// saves the sheet as one GIF, and two of them compare side by side with their difference.
+#[test]
+fn a_sweep_makes_a_contact_sheet_and_two_clips_compare() {
+    use dynamicrafter_studio::app::CentralView;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(tmp.path());
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+    h.state_mut().state.settings.steps = 2;
+    h.state_mut().state.sweep.text_weights = "0.5, 1.5".into();
+    h.state_mut().state.sweep.image_weights = "0.5, 1.5".into();
+    h.state_mut().push(Action::QueueSweep);
+    h.step();
+    let CentralView::Sheet(id) = h.state().view.clone() else {
+        panic!("the sheet is not shown: {:?}", h.state().notice)
+    };
+    let in_sweep =
+        |a: &StudioApp| a.entries.iter().filter(|e| e.record.sweep.as_ref().is_some_and(|s| s.id == id)).count();
+    step_until(&mut h, "four sweep clips", 300, |a| in_sweep(a) == 4 && a.running.is_none());
+    let weights: Vec<(f32, f32)> = {
+        let mut v: Vec<_> =
+            h.state().entries.iter().map(|e| (e.record.settings.text_weight, e.record.settings.image_weight)).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v
+    };
+    assert_eq!(weights, vec![(0.5, 0.5), (0.5, 1.5), (1.5, 0.5), (1.5, 1.5)]);
+    h.run_steps(5);
+    let sheet = tmp.path().join("sheet.gif");
+    h.state_mut().push(Action::SaveSheet { id: id.clone(), path: sheet.clone() });
+    h.step();
+    step_until(&mut h, "the saved sheet", 60, |a| a.export.is_none());
+    let dec = gif::DecodeOptions::new().read_info(std::fs::File::open(&sheet).unwrap()).unwrap();
+    assert_eq!((dec.width(), dec.height()), (128, 128), "a 2×2 sheet of 64×64 clips");
+    // Compare the two clips that differ only in the text weight.
+    let pick = |t: f32, i: f32| {
+        h.state()
+            .entries
+            .iter()
+            .find(|e| e.record.settings.text_weight == t && e.record.settings.image_weight == i)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let (a, b) = (pick(0.5, 0.5), pick(1.5, 0.5));
+    h.state_mut().push(Action::PickCompare(a.clone()));
+    h.state_mut().push(Action::PickCompare(b.clone()));
+    h.step();
+    assert_eq!(h.state().view, CentralView::Compare(a.clone(), b.clone()));
+    h.run_steps(5);
+    let find = |id: &str| h.state().entries.iter().find(|e| e.id == id).unwrap().record.settings.clone();
+    let diff = dynamicrafter_studio::app::panels::compare::settings_diff(&find(&a), &find(&b));
+    let names: Vec<&str> = diff.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(names, vec!["text_weight"], "{diff:?}");
+    assert!(h.query_by_label("text_weight").is_some(), "the difference is not shown");
+}

@@ -56,13 +56,35 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                                 .small()
                                 .weak(),
                         );
-                        ui.horizontal(|ui| {
+                        ui.horizontal_wrapped(|ui| {
                             if ui.small_button("Restore settings").clicked() {
                                 act = Some(Action::Restore(Box::new(e.clone())));
                             }
                             if ui.small_button("Folder").on_hover_text("Open this clip's frames and settings").clicked()
                             {
                                 act = Some(Action::OpenFolder(e.dir.clone()));
+                            }
+                            let picked = app.compare_pick.as_deref() == Some(e.id.as_str());
+                            let label = match (&app.compare_pick, picked) {
+                                (_, true) => "Picked",
+                                (Some(_), false) => "Compare with",
+                                (None, _) => "Compare",
+                            };
+                            if ui
+                                .small_button(label)
+                                .on_hover_text("Pick two clips to play them side by side")
+                                .clicked()
+                            {
+                                act = Some(Action::PickCompare(e.id.clone()));
+                            }
+                            if let Some(tag) = &e.record.sweep {
+                                if ui
+                                    .small_button("Sheet")
+                                    .on_hover_text("This clip's sweep as a contact sheet")
+                                    .clicked()
+                                {
+                                    act = Some(Action::View(super::super::CentralView::Sheet(tag.id.clone())));
+                                }
                             }
                             if app.confirm_delete.as_deref() == Some(e.id.as_str()) {
                                 if ui.small_button("Really delete").clicked() {

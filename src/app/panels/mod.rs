@@ -1,5 +1,6 @@
 //! The panels, one file each. Functions that draw take `&mut Ui` and end in `_ui`.
 
+pub mod compare;
 pub mod controls;
 pub mod export_dialog;
 pub mod history;
@@ -10,7 +11,9 @@ pub mod primary;
 pub mod progress;
 pub mod prompt;
 pub mod queue;
+pub mod sheet;
 pub mod shortcuts;
+pub mod sweep_panel;
 pub mod theme;
 
 use super::StudioApp;
@@ -27,6 +30,7 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             section(ui, "Image", true, |ui| input::input_ui(app, ui));
             section(ui, "Prompt", true, |ui| prompt::prompt_ui(app, ui));
             section(ui, "Motion and guidance", true, |ui| controls::controls_ui(app, ui));
+            section(ui, "Sweep", false, |ui| sweep_panel::sweep_ui(app, ui));
         });
     });
     egui::Panel::right("history").resizable(true).default_size(260.0).show(ui, |ui| {
@@ -34,7 +38,11 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ui.separator();
         history::history_ui(app, ui);
     });
-    egui::CentralPanel::default().show(ui, |ui| player::player_ui(app, ui));
+    egui::CentralPanel::default().show(ui, |ui| match app.view.clone() {
+        super::CentralView::Player => player::player_ui(app, ui),
+        super::CentralView::Sheet(id) => sheet::sheet_ui(app, ui, &id),
+        super::CentralView::Compare(a, b) => compare::compare_ui(app, ui, &a, &b),
+    });
     model::variant_choice_ui(app, &ui.ctx().clone());
     export_dialog::export_dialog_ui(app, &ui.ctx().clone());
 }
