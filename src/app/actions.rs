@@ -361,7 +361,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             if app.result.as_ref().and_then(|(_, e)| e.as_ref()).is_some_and(|e| e.id == id) {
                 app.result = None;
             }
-            app.entries = app.history.list();
+            app.entries.retain(|e| e.id != id);
         }
         Action::QueueMove { index, up } => {
             let other = if up { index.checked_sub(1) } else { Some(index + 1) };
@@ -374,7 +374,15 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::QueueRemove(i) => {
             app.queue.remove(i);
         }
-        Action::RefreshHistory => app.entries = app.history.list(),
+        Action::RefreshHistory => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (history, repaint) = (app.history.clone(), ctx.clone());
+            let _ = std::thread::Builder::new().name("history-list".into()).spawn(move || {
+                let _ = tx.send(history.list());
+                repaint.request_repaint();
+            });
+            app.set_history_listing(rx);
+        }
         Action::ExportDialog => {
             let Some((_, Some(entry))) = app.result.as_ref() else {
                 return error(app, "nothing to export", "Generate a clip or pick one from the history first.");

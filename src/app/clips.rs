@@ -37,28 +37,41 @@ pub enum ClipView<'a> {
 impl ClipStore {
     /// The clip's frames, starting a background load the first time.
     pub fn get(&mut self, ctx: &egui::Context, history: &History, entry: &HistoryEntry) -> ClipView<'_> {
-        if !self.slots.contains_key(&entry.id) {
+        let (history, e) = (history.clone(), entry.clone());
+        self.get_with(ctx, &entry.id, move || history.load_frames(&e).map_err(|err| err.to_string()))
+    }
+
+    /// The frames `load` reads (on a background thread, the first time `key` is asked for).
+    pub fn get_with(
+        &mut self,
+        ctx: &egui::Context,
+        key: &str,
+        load: impl FnOnce() -> Result<Vec<RgbImage>, String> + Send + 'static,
+    ) -> ClipView<'_> {
+        if !self.slots.contains_key(key) {
             let (tx, rx) = bounded(1);
-            let (history, e, repaint) = (history.clone(), entry.clone(), ctx.clone());
+            let repaint = ctx.clone();
             let _ = std::thread::Builder::new().name("clip-load".into()).spawn(move || {
-                let _ = tx.send(history.load_frames(&e).map_err(|err| err.to_string()));
+                let _ = tx.send(load());
                 repaint.request_repaint();
             });
-            self.slots.insert(entry.id.clone(), Slot::Loading(rx));
+            self.slots.insert(key.to_owned(), Slot::Loading(rx));
         }
-        let slot = self.slots.get_mut(&entry.id);
+        let entry_id = key.to_owned();
+        let entry = &entry_id;
+        let slot = self.slots.get_mut(entry.as_str());
         if let Some(Slot::Loading(rx)) = slot.as_deref() {
             let next = match rx.try_recv() {
-                Ok(Ok(frames)) => Some(Slot::Ready(Frames::new(ctx, &format!("clip-{}", entry.id), &frames))),
+                Ok(Ok(frames)) => Some(Slot::Ready(Frames::new(ctx, &format!("clip-{entry}"), &frames))),
                 Ok(Err(e)) => Some(Slot::Failed(e)),
                 Err(TryRecvError::Disconnected) => Some(Slot::Failed("the clip loader stopped".into())),
                 Err(TryRecvError::Empty) => None,
             };
             if let Some(n) = next {
-                self.slots.insert(entry.id.clone(), n);
+                self.slots.insert(entry.clone(), n);
             }
         }
-        match self.slots.get(&entry.id) {
+        match self.slots.get(entry.as_str()) {
             Some(Slot::Ready(f)) => ClipView::Ready(f),
             Some(Slot::Failed(e)) => ClipView::Failed(e),
             _ => ClipView::Loading,

@@ -18,6 +18,7 @@ const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// Applies every pending event, then notices a worker that died.
 pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     poll_export(app);
+    app.poll_history_listing();
     super::actions::poll_image_loads(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
         return;
@@ -169,10 +170,13 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             if app.running.as_ref().is_some_and(|r| r.job == job) {
                 app.running = None;
             }
-            app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(*entry)));
+            let entry = *entry;
+            // The new clip goes first (newest first), without listing the folder again.
+            app.entries.retain(|e| e.id != entry.id);
+            app.entries.insert(0, entry.clone());
+            app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(entry)));
             app.player.restart();
             app.preview = None;
-            app.entries = app.history.list();
             if cancelled {
                 app.notice = Some(Notice {
                     text: "Cancelled: the partial result is kept in history".into(),

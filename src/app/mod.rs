@@ -164,6 +164,10 @@ pub struct StudioApp {
     pub view: CentralView,
     /// The first clip picked for a comparison.
     pub compare_pick: Option<String>,
+    /// History thumbnails, decoded off the UI thread.
+    pub thumbs: clips::ClipStore,
+    /// The history listing being read off the UI thread.
+    history_listing: Option<crossbeam_channel::Receiver<Vec<HistoryEntry>>>,
     /// Frames of the clips the sheet or the comparison shows.
     pub clips: clips::ClipStore,
     /// The contact sheet's file path field.
@@ -220,7 +224,7 @@ impl StudioApp {
             Ok(w) => (Some(w), None),
             Err(n) => (None, Some(n)),
         };
-        let entries = history.list();
+        let entries = Vec::new(); // listed off the UI thread (`Action::RefreshHistory`)
         let defaults = state.settings.clone();
         let mut app = Self {
             state,
@@ -249,6 +253,8 @@ impl StudioApp {
             view: CentralView::Player,
             compare_pick: None,
             clips: Default::default(),
+            thumbs: Default::default(),
+            history_listing: None,
             sheet_path: String::new(),
             saved_queue: Vec::new(),
             image_loads: Vec::new(),
@@ -267,6 +273,7 @@ impl StudioApp {
             app.push(Action::LoadModel(m));
         }
         app.push(Action::RefreshModels);
+        app.push(Action::RefreshHistory);
         if let Some(p) = app.state.last_image.clone() {
             if p.is_file() {
                 app.push(Action::SetImage { second: false, path: p });
@@ -297,6 +304,19 @@ impl StudioApp {
     pub fn stop_worker_for_test(&self) {
         if let Some(w) = &self.worker {
             let _ = w.commands.send(crate::worker::protocol::Command::Shutdown);
+        }
+    }
+
+    /// Starts replacing the history list with a fresh listing (read off the UI thread).
+    fn set_history_listing(&mut self, rx: crossbeam_channel::Receiver<Vec<HistoryEntry>>) {
+        self.history_listing = Some(rx);
+    }
+
+    /// Takes a finished history listing.
+    fn poll_history_listing(&mut self) {
+        if let Some(list) = self.history_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.entries = list;
+            self.history_listing = None;
         }
     }
 

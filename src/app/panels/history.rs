@@ -24,15 +24,14 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             egui::Frame::group(ui.style()).show(ui, |ui| {
                 ui.horizontal(|ui| {
                     let key = format!("thumb-{}", e.id);
-                    let tex = app.texture_cache.get_or_make(&key, || {
-                        image::open(e.thumbnail()).ok().map(|i| {
-                            ui.ctx().load_texture(
-                                key.clone(),
-                                super::super::textures::color_image(&i.to_rgb8()),
-                                egui::TextureOptions::LINEAR,
-                            )
-                        })
-                    });
+                    // Decoded on a background thread the first time it is shown.
+                    let thumb = e.thumbnail();
+                    let tex = match app.thumbs.get_with(ui.ctx(), &key, move || {
+                        image::open(&thumb).map(|i| vec![i.to_rgb8()]).map_err(|err| err.to_string())
+                    }) {
+                        super::super::clips::ClipView::Ready(f) => f.textures.first().cloned(),
+                        _ => None,
+                    };
                     if let Some(t) = tex {
                         if ui
                             .add(egui::Image::new(&t).max_width(72.0).sense(egui::Sense::click()))
