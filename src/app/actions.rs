@@ -206,9 +206,16 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::RefreshModels => {
-            app.imported = crate::weights::import::default_model_dir()
-                .map(|d| crate::weights::import::list_imported(&d))
-                .unwrap_or_default();
+            // Read off the UI thread; the list arrives with the next frame that drains events.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let repaint = ctx.clone();
+            let _ = std::thread::Builder::new().name("model-list".into()).spawn(move || {
+                let list =
+                    crate::weights::import::default_model_dir().map(|d| crate::weights::import::list_imported(&d));
+                let _ = tx.send(list.unwrap_or_default());
+                repaint.request_repaint();
+            });
+            app.set_model_listing(rx);
         }
         Action::Download(variant) => {
             if matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {

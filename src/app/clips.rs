@@ -15,10 +15,13 @@ enum Slot {
     Failed(String),
 }
 
-/// Loaded clips by history id.
+/// Loaded clips by history id; a clip not drawn for [`ClipStore::KEEP_FRAMES`] frames is
+/// dropped with its textures.
 #[derive(Default)]
 pub struct ClipStore {
     slots: HashMap<String, Slot>,
+    used: HashMap<String, u64>,
+    frame: u64,
 }
 
 impl std::fmt::Debug for ClipStore {
@@ -48,6 +51,7 @@ impl ClipStore {
         key: &str,
         load: impl FnOnce() -> Result<Vec<RgbImage>, String> + Send + 'static,
     ) -> ClipView<'_> {
+        self.used.insert(key.to_owned(), self.frame);
         if !self.slots.contains_key(key) {
             let (tx, rx) = bounded(1);
             let repaint = ctx.clone();
@@ -76,6 +80,18 @@ impl ClipStore {
             Some(Slot::Failed(e)) => ClipView::Failed(e),
             _ => ClipView::Loading,
         }
+    }
+
+    /// Frames a clip survives without being drawn.
+    pub const KEEP_FRAMES: u64 = 600;
+
+    /// Ends a frame: drops clips that have not been drawn for a while.
+    pub fn end_frame(&mut self) {
+        self.frame += 1;
+        let frame = self.frame;
+        self.used.retain(|_, used| frame - *used <= Self::KEEP_FRAMES);
+        let used = &self.used;
+        self.slots.retain(|k, _| used.contains_key(k));
     }
 
     /// Forgets every clip except `keep` (called when the view changes).

@@ -166,6 +166,8 @@ pub struct StudioApp {
     pub compare_pick: Option<String>,
     /// History thumbnails, decoded off the UI thread.
     pub thumbs: clips::ClipStore,
+    /// The imported-model listing being read off the UI thread.
+    model_listing: Option<crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>>,
     /// The history listing being read off the UI thread.
     history_listing: Option<crossbeam_channel::Receiver<Vec<HistoryEntry>>>,
     /// Frames of the clips the sheet or the comparison shows.
@@ -255,6 +257,7 @@ impl StudioApp {
             clips: Default::default(),
             thumbs: Default::default(),
             history_listing: None,
+            model_listing: None,
             sheet_path: String::new(),
             saved_queue: Vec::new(),
             image_loads: Vec::new(),
@@ -312,8 +315,20 @@ impl StudioApp {
         self.history_listing = Some(rx);
     }
 
-    /// Takes a finished history listing.
+    /// Starts replacing the imported-model list (read off the UI thread).
+    fn set_model_listing(
+        &mut self,
+        rx: crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>,
+    ) {
+        self.model_listing = Some(rx);
+    }
+
+    /// Takes a finished history listing (and model listing).
     fn poll_history_listing(&mut self) {
+        if let Some(list) = self.model_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.imported = list;
+            self.model_listing = None;
+        }
         if let Some(list) = self.history_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.entries = list;
             self.history_listing = None;
@@ -353,6 +368,8 @@ impl eframe::App for StudioApp {
         panels::shortcuts::handle(self, ui.ctx());
         panels::layout_ui(self, ui);
         self.texture_cache.end_frame();
+        self.thumbs.end_frame();
+        self.clips.end_frame();
         let ctx = ui.ctx().clone();
         self.apply_actions(&ctx);
     }

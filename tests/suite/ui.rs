@@ -55,6 +55,25 @@ fn load_input(h: &mut Harness<'static, StudioApp>) {
     assert!(h.state().image.is_some(), "image not set: {:?}", h.state().notice);
 }
 
+/// A ready app with the input loaded, running a `long`-step clip with a 2-step request
+/// queued behind it.
+fn running_with_one_queued(history: &std::path::Path, long: usize) -> Harness<'static, StudioApp> {
+    let mut h = harness(history);
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+    h.state_mut().state.settings.steps = long;
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    h.step();
+    assert!(h.state().running.is_some(), "not running: {:?}", h.state().notice);
+    // A second request while running goes to the queue.
+    h.state_mut().state.settings.steps = 2;
+    h.get_by_label("Queue").click_accesskit();
+    h.step();
+    assert_eq!(h.state().queue.len(), 1);
+    h
+}
+
 #[test]
 fn generate_shows_progress_preview_and_saves_history() {
     let tmp = tempfile::tempdir().unwrap();
@@ -140,19 +159,7 @@ fn generate_shows_progress_preview_and_saves_history() {
 #[test]
 fn cancel_keeps_the_partial_result_and_queue_runs_next() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut h = harness(tmp.path());
-    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
-    load_input(&mut h);
-    h.state_mut().state.settings.steps = 60;
-    h.get_by_label("Generate").click_accesskit();
-    h.step();
-    h.step();
-    assert!(h.state().running.is_some(), "not running: {:?}", h.state().notice);
-    // A second request while running goes to the queue.
-    h.state_mut().state.settings.steps = 2;
-    h.get_by_label("Queue").click_accesskit();
-    h.step();
-    assert_eq!(h.state().queue.len(), 1);
+    let mut h = running_with_one_queued(tmp.path(), 60);
     step_until(&mut h, "the first step", 120, |a| a.running.as_ref().is_some_and(|r| r.step >= 1));
     h.get_by_label("Cancel").click_accesskit();
     h.step();
@@ -193,18 +200,7 @@ fn broken_image_gives_an_inline_message() {
 #[test]
 fn a_dead_worker_is_replaced_and_the_queue_survives() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut h = harness(tmp.path());
-    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
-    load_input(&mut h);
-    h.state_mut().state.settings.steps = 40;
-    h.get_by_label("Generate").click_accesskit();
-    h.step();
-    h.step();
-    assert!(h.state().running.is_some(), "not running: {:?}", h.state().notice);
-    h.state_mut().state.settings.steps = 2;
-    h.get_by_label("Queue").click_accesskit();
-    h.step();
-    assert_eq!(h.state().queue.len(), 1);
+    let mut h = running_with_one_queued(tmp.path(), 40);
     // The thread ends after its current job, while the UI believes it alive and hands it
     // the queued request.
     h.state().stop_worker_for_test();
