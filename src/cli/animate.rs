@@ -62,6 +62,9 @@ pub struct AnimateArgs {
     pub guidance_rescale: Option<f32>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// `ddim` (the reference), or `dpmpp-2m` / `dpmpp-2m-sde` (fewer steps, not reference-exact).
+    #[arg(long, default_value = "ddim")]
+    pub sampler: String,
     #[arg(long, default_value_t = 1.0)]
     pub text_weight: f32,
     #[arg(long, default_value_t = 1.0)]
@@ -134,6 +137,8 @@ fn settings(
     }
     s.text_weight = a.text_weight;
     s.image_weight = a.image_weight;
+    s.sampler = crate::pipeline::solver::SamplerKind::parse(&a.sampler)
+        .with_context(|| format!("unknown --sampler `{}` (use ddim, dpmpp-2m or dpmpp-2m-sde)", a.sampler))?;
     Ok(s)
 }
 

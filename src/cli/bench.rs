@@ -29,6 +29,10 @@ const STAGES: [&str; 6] = ["text", "image", "vae-encode", "unet", "cfg-step", "d
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
+    /// Instead of timing: the samplers on Gaussian data with a known answer (error against
+    /// the exact end point per step count, fitted order, and the stochastic samplers' moments).
+    #[arg(long)]
+    pub samplers: bool,
     /// `256`, `512`, `1024` or `512_interp`.
     #[arg(long, default_value = "512")]
     pub preset: String,
@@ -224,8 +228,54 @@ fn stages_of(
     Ok(rows)
 }
 
+/// The analytic sampler table (`--samplers`, `pipeline::solver_check`).
+fn samplers_table() -> anyhow::Result<()> {
+    use crate::pipeline::solver::SamplerKind;
+    use crate::pipeline::solver_check::{DATA, STEPS, fitted_order, ode_error, sde_moments};
+    println!(
+        "Gaussian data μ = {}, s = {}; optimal denoiser in place of the UNet; rms error against the",
+        DATA.mu, DATA.s
+    );
+    println!("exact probability-flow end point (4096 samples), on each model's own schedule:");
+    for variant in [Variant::V512, Variant::V256] {
+        println!("\n{} schedule", variant.name());
+        print!("{:<22}", "solver \\ steps");
+        for n in STEPS {
+            print!("{n:>10}");
+        }
+        println!("{:>8}", "order");
+        for kind in [SamplerKind::Ddim, SamplerKind::DpmPp2m] {
+            let errs: Vec<(usize, f64)> = STEPS
+                .iter()
+                .map(|&n| ode_error(variant, kind, n, DATA, 4096).map(|e| (n, e)))
+                .collect::<Result<_, _>>()?;
+            let name = if kind == SamplerKind::Ddim { "ddim (eta 0)" } else { kind.name() };
+            print!("{name:<22}");
+            for (_, e) in &errs {
+                print!("{e:>10.2e}");
+            }
+            println!("{:>8.2}", fitted_order(&errs));
+        }
+    }
+    println!("\nstochastic samplers, 100000 samples: output mean and variance / the data's at the end level");
+    for (kind, label) in [(SamplerKind::Ddim, "ddim (eta 1)"), (SamplerKind::DpmPp2mSde, "dpmpp-2m-sde")] {
+        for steps in [10, 50, 200] {
+            let (m, v, wm, wv) = sde_moments(Variant::V512, kind, steps, DATA, 100_000)?;
+            println!(
+                "  512 {label:<14} {steps:>4} steps: mean {m:.4} / {wm:.4}, variance {v:.4} / {wv:.4} ({:+.1} %)",
+                (v / wv - 1.0) * 100.0
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the benchmark and prints the table.
 pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if a.samplers {
+        samplers_table()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let variant = Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?;
     let cfg = ModelConfig::preset(variant);
     let defaults = Settings::defaults(variant);

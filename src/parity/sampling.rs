@@ -75,6 +75,7 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
         height: h,
         width: w,
         spacing: s("spacing").as_str().and_then(Spacing::parse).ok_or("case lacks a known `spacing`")?.into(),
+        sampler: crate::pipeline::solver::SamplerKind::Ddim,
     };
     let n_steps = settings.schedule(m).len();
     let mut noise = FixedNoise {

@@ -12,6 +12,7 @@ use crate::model::unet::attention::CallOptions;
 use crate::model::unet::{UNet, UNetInputError};
 use crate::pipeline::rng::NoiseSource;
 use crate::pipeline::schedule::DdimSchedule;
+use crate::pipeline::solver::{Multistep, SamplerKind};
 
 /// Guidance settings of one generation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,24 +141,38 @@ pub fn sample(
     exec: Execution,
     noise: &mut dyn NoiseSource,
     cancel: &dyn Fn() -> bool,
-    mut on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
+    on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
 ) -> Result<Sampled, SampleError> {
-    if schedule.is_empty() {
-        return Err(SampleError::EmptySchedule);
-    }
+    let solver = SamplerKind::Ddim;
+    sample_with(solver, unet, schedule, stored, parameterization, x_t, cond, guidance, exec, noise, cancel, on_step)
+}
+
+/// [`sample`] with another update rule between the same timesteps.
+///
+/// # Shapes
+/// - x_t: `[1, 4, t, h, w]` → latent `[1, 4, t, h, w]`
+#[allow(clippy::too_many_arguments)]
+pub fn sample_with(
+    solver: SamplerKind,
+    unet: &UNet,
+    schedule: &DdimSchedule,
+    stored: &StoredSchedule,
+    parameterization: Parameterization,
+    x_t: Tensor<5>,
+    cond: &Conditioning,
+    guidance: Guidance,
+    exec: Execution,
+    noise: &mut dyn NoiseSource,
+    cancel: &dyn Fn() -> bool,
+    on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
+) -> Result<Sampled, SampleError> {
     let calls = guidance.unet_calls();
     if calls > 1 && cond.uncond.is_none() {
         return Err(SampleError::MissingUncond(guidance.cfg));
     }
-    let device = x_t.device();
-    let dims = x_t.dims();
-    let numel: usize = dims.iter().product();
-    let total = schedule.len();
-    let mut x = x_t;
-    let mut last_x0: Option<Tensor<5>> = None;
-    for step in 0..total {
-        let index = total - 1 - step;
-        let t = schedule.timesteps[index];
+    // The guided model: the step's UNet outputs (call order cond, uncond, uncond_img) and
+    // their guided combination; `None` when cancelled before a call.
+    let mut denoise = |t: i64, x: &Tensor<5>| -> Result<Option<(Vec<Tensor<5>>, Tensor<5>)>, SampleError> {
         let input = Tensor::cat(vec![x.clone(), cond.c_concat.clone()], 1); // [1, 8, t, h, w]
         let mut contexts = vec![&cond.cond];
         if calls >= 2 {
@@ -166,10 +181,10 @@ pub fn sample(
         if calls == 3 {
             contexts.push(cond.uncond_img.as_ref().ok_or(SampleError::MissingUncond(guidance.cfg))?);
         }
-        // Cancellation is checked before every UNet call; the last predicted x0 is kept.
+        // Cancellation is checked before every UNet call.
         let outs: Vec<Tensor<5>> = if exec.batch_cfg && calls > 1 {
             if cancel() {
-                return Ok(cancelled(last_x0, x, step));
+                return Ok(None);
             }
             let batch = Tensor::cat(vec![input; calls], 0); // [calls, 8, t, h, w]
             let ctx = Tensor::cat(contexts.iter().map(|c| (*c).clone()).collect(), 0); // [calls, l, d]
@@ -179,29 +194,78 @@ pub fn sample(
             let mut outs = Vec::with_capacity(calls);
             for ctx in contexts {
                 if cancel() {
-                    return Ok(cancelled(last_x0, x, step));
+                    return Ok(None);
                 }
                 outs.push(unet.forward(input.clone(), &[t], ctx.clone(), Some(&[cond.fs]), exec.call)?);
             }
             outs
         };
-        let m_c = outs[0].clone();
-        let mut m = m_c.clone();
-        if calls >= 2 {
-            let m_u = outs[1].clone();
-            if calls == 3 {
-                let m_ui = outs[2].clone();
-                let ci = guidance.cfg_img.unwrap_or(guidance.cfg);
-                m = m_u.clone() + (m_ui.clone() - m_u) * ci + (m_c.clone() - m_ui) * guidance.cfg;
-            } else {
-                m = m_u.clone() + (m_c.clone() - m_u) * guidance.cfg;
-            }
-            if guidance.rescale > 0.0 {
-                let r = guidance.rescale;
-                let ratio = std_all(&m_c) / std_all(&m);
-                m = m.clone() * ratio * r + m * (1.0 - r);
-            }
-        }
+        let m = guide(&outs, guidance);
+        Ok(Some((outs, m)))
+    };
+    integrate(solver, schedule, stored, parameterization, x_t, noise, &mut denoise, on_step)
+}
+
+/// Guidance: `m_u + cfg·(m_c − m_u)`, or the three-branch form, then guidance rescale.
+fn guide(outs: &[Tensor<5>], guidance: Guidance) -> Tensor<5> {
+    let m_c = outs[0].clone();
+    if outs.len() < 2 {
+        return m_c;
+    }
+    let m_u = outs[1].clone();
+    let mut m = if outs.len() == 3 {
+        let m_ui = outs[2].clone();
+        let ci = guidance.cfg_img.unwrap_or(guidance.cfg);
+        m_u.clone() + (m_ui.clone() - m_u) * ci + (m_c.clone() - m_ui) * guidance.cfg
+    } else {
+        m_u.clone() + (m_c.clone() - m_u) * guidance.cfg
+    };
+    if guidance.rescale > 0.0 {
+        let r = guidance.rescale;
+        let ratio = std_all(&m_c) / std_all(&m);
+        m = m.clone() * ratio * r + m * (1.0 - r);
+    }
+    m
+}
+
+/// A denoiser for [`integrate`]: timestep and latent → the model calls' outputs and the
+/// guided model output (in the model's parameterization), or `None` to cancel.
+pub type Denoise<'a> = dyn FnMut(i64, &Tensor<5>) -> Result<Option<(Vec<Tensor<5>>, Tensor<5>)>, SampleError> + 'a;
+
+/// The sampling loop shared by every model and solver: the model output becomes x0 and ε
+/// (parameterization, dynamic rescale), then `solver` advances the latent to the next
+/// timestep of `schedule`. Public so the solvers can be proven on a denoiser with a known
+/// answer.
+///
+/// # Shapes
+/// - x_t: `[1, 4, t, h, w]` → latent `[1, 4, t, h, w]`
+#[allow(clippy::too_many_arguments)]
+pub fn integrate(
+    solver: SamplerKind,
+    schedule: &DdimSchedule,
+    stored: &StoredSchedule,
+    parameterization: Parameterization,
+    x_t: Tensor<5>,
+    noise: &mut dyn NoiseSource,
+    denoise: &mut Denoise<'_>,
+    mut on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
+) -> Result<Sampled, SampleError> {
+    if schedule.is_empty() {
+        return Err(SampleError::EmptySchedule);
+    }
+    let device = x_t.device();
+    let dims = x_t.dims();
+    let numel: usize = dims.iter().product();
+    let total = schedule.len();
+    let mut x = x_t;
+    let mut last_x0: Option<Tensor<5>> = None;
+    let mut multistep = Multistep::default();
+    for step in 0..total {
+        let index = total - 1 - step;
+        let t = schedule.timesteps[index];
+        let Some((outs, m)) = denoise(t, &x)? else {
+            return Ok(cancelled(last_x0, x, step));
+        };
         let (e_t, x0) = match parameterization {
             Parameterization::V => {
                 let ti = (t.max(0) as usize).min(stored.sqrt_alphas_cumprod.len().saturating_sub(1));
@@ -220,13 +284,21 @@ pub fn sample(
             _ => x0,
         };
         let a_prev = schedule.alphas_prev[index];
-        let sigma = schedule.sigmas[index];
-        // sqrt(max(·, 0)): the reference takes the sqrt of −5.96e-8 for some step counts and
-        // returns an all-NaN video (fixtures README §3.3).
-        let dir = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt();
-        let n = noise.step(step, numel);
-        let noise_t = Tensor::<5>::from_data(TensorData::new(n, dims), &device);
-        x = x0.clone() * a_prev.sqrt() + e_t * dir + noise_t * sigma;
+        let mut draw = || Tensor::<5>::from_data(TensorData::new(noise.step(step, numel), dims), &device);
+        x = match solver {
+            SamplerKind::Ddim => {
+                let sigma = schedule.sigmas[index];
+                // sqrt(max(·, 0)): the reference takes the sqrt of −5.96e-8 for some step
+                // counts and returns an all-NaN video (fixtures README §3.3).
+                let dir = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt();
+                x0.clone() * a_prev.sqrt() + e_t * dir + draw() * sigma
+            }
+            kind => {
+                let first_order = step == 0 || step + 1 == total;
+                let (abar_s, abar_t) = (f64::from(schedule.alphas[index]), schedule.alphas_prev_f64[index]);
+                multistep.step(kind, &x, x0.clone(), abar_s, abar_t, first_order, draw)
+            }
+        };
         check_finite(&x, step, total, t)?;
         let flow = on_step(StepReport { step, total, timestep: t, x0: &x0, x: &x, unet_out: &outs });
         if flow.is_break() {

@@ -11,11 +11,12 @@ use crate::model::config::Variant;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::unet::attention::{BranchWeights, CallOptions};
 use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
-use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample};
+use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample_with};
 use crate::pipeline::decode_video;
 use crate::pipeline::preprocess::ImageTensor;
 use crate::pipeline::rng::{NoiseSource, SeededSource};
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
+use crate::pipeline::solver::SamplerKind;
 
 /// Every user-facing knob of one generation (what history stores to reproduce a clip).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,9 @@ pub struct Settings {
     pub height: usize,
     pub width: usize,
     pub spacing: SpacingSetting,
+    /// The update rule between timesteps (DDIM, the reference's, by default).
+    #[serde(default)]
+    pub sampler: SamplerKind,
 }
 
 /// Serializable form of [`Spacing`].
@@ -112,6 +116,7 @@ impl Settings {
             height: h,
             width: w,
             spacing: if is256 { SpacingSetting::Uniform } else { SpacingSetting::UniformTrailing },
+            sampler: SamplerKind::Ddim,
         }
     }
 
@@ -379,7 +384,8 @@ pub fn generate(
     let guidance = settings.guidance();
     let exec = settings.execution(exec);
     let mut step_start = std::time::Instant::now();
-    let sampled = sample(
+    let sampled = sample_with(
+        settings.sampler,
         &model.unet,
         &schedule,
         &model.schedule,

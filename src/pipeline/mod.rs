@@ -8,6 +8,8 @@ pub mod preprocess;
 pub mod rng;
 pub mod runtime;
 pub mod schedule;
+pub mod solver;
+pub mod solver_check;
 
 use burn::tensor::Tensor;
 

@@ -158,6 +158,7 @@ fn animate_writes_a_gif_end_to_end() {
         fs: Some(24),
         guidance_rescale: Some(0.7),
         seed: Some(42),
+        sampler: "ddim".into(),
         text_weight: 1.0,
         image_weight: 1.0,
         fit: "reference".into(),
@@ -225,4 +226,38 @@ fn selfcheck_compares_every_stage() {
             assert!(s.rel_l2 > 0.0 && s.rel_l2.is_finite(), "{} did not run in f16: {table}", s.stage);
         }
     }
+}
+
+/// The multistep samplers run through the product's `generate` on the model, and the
+/// settings (which history stores) name them.
+#[test]
+fn multistep_samplers_generate_frames() {
+    use dynamicrafter_studio::model::tokenizer::ClipTokenizer;
+    use dynamicrafter_studio::pipeline::conditioning::CondCache;
+    use dynamicrafter_studio::pipeline::generate::{Settings, generate};
+    use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+    use dynamicrafter_studio::pipeline::solver::SamplerKind;
+    let dir = crate::common::tiny_fixture();
+    let m = tiny_model(&Backend::Cpu.device());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let img = load_image(&dir.join("input.png"), &LoadOptions::default()).unwrap();
+    let tok = ClipTokenizer::new().unwrap();
+    let mut outputs = Vec::new();
+    for kind in SamplerKind::ALL {
+        let mut s = Settings::for_fixture(&m.config, &json);
+        s.prompt = "a cat".into();
+        s.steps = 4;
+        s.sampler = kind;
+        let frame = prepare_frame(&img, s.height, s.width, FitMode::Reference, [0, 0, 0]);
+        let g =
+            generate(&m, &tok, &s, &frame, None, None, Execution::default(), &mut CondCache::new(), &|| false, |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(g.frames.len(), s.frames);
+        assert!(serde_json::to_string(&s).unwrap().contains(&format!("{kind:?}")));
+        outputs.push(g.frames);
+    }
+    assert!(outputs[0] != outputs[1] && outputs[1] != outputs[2], "the samplers gave identical clips");
 }
