@@ -202,11 +202,25 @@ pub fn import_with_config(
     name: &str,
     dest_dir: &Path,
     dtype: CacheDType,
-    mut progress: impl FnMut(ImportProgress) -> bool,
+    progress: impl FnMut(ImportProgress) -> bool,
 ) -> Result<ModelManifest, ImportError> {
     let ckpt = open_checkpoint(src)?;
+    import_source(&ckpt, src, cfg, name, dest_dir, dtype, progress)
+}
+
+/// Imports any [`TensorSource`] in the official names (a checkpoint, or a model assembled
+/// from ComfyUI files, `weights::assemble`) into the cache; `src` is recorded in the manifest.
+pub fn import_source(
+    source: &dyn TensorSource,
+    src: &Path,
+    cfg: &ModelConfig,
+    name: &str,
+    dest_dir: &Path,
+    dtype: CacheDType,
+    mut progress: impl FnMut(ImportProgress) -> bool,
+) -> Result<ModelManifest, ImportError> {
     let expected = DynamiCrafter::expected_keys(cfg);
-    let problems = check_keys(&expected, &ckpt, &[""]);
+    let problems = check_keys(&expected, source, &[""]);
     if let Some(first) = problems.first() {
         return Err(ImportError::Keys {
             variant: name.to_owned(),
@@ -228,7 +242,7 @@ pub fn import_with_config(
     let weights_file = format!("dynamicrafter_{name}.safetensors");
     let final_path = dest_dir.join(&weights_file);
     let tmp_path = dest_dir.join(format!("{weights_file}.partial"));
-    let result = write_safetensors(&ckpt, &tensors, &tmp_path, dtype, &mut progress);
+    let result = write_safetensors(source, &tensors, &tmp_path, dtype, &mut progress);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp_path);
         return Err(e);
@@ -260,8 +274,18 @@ fn cache_dtype(name: &str, weights: CacheDType) -> CacheDType {
     if name.contains('.') && !name.starts_with("first_stage_model.") { weights } else { CacheDType::F32 }
 }
 
+/// [`cache_dtype`], except that weights the source stores in f16 stay f16 (never widened).
+fn stored_dtype(source: &dyn TensorSource, name: &str, weights: CacheDType) -> CacheDType {
+    match cache_dtype(name, weights) {
+        CacheDType::F32 if name.contains('.') && !name.starts_with("first_stage_model.") && source.stored_f16(name) => {
+            CacheDType::F16
+        }
+        dt => dt,
+    }
+}
+
 fn write_safetensors(
-    ckpt: &Checkpoint,
+    ckpt: &dyn TensorSource,
     tensors: &[(String, Vec<usize>)],
     path: &Path,
     dtype: CacheDType,
@@ -272,7 +296,7 @@ fn write_safetensors(
     let mut offset = 0usize;
     for (name, shape) in tensors {
         let n: usize = shape.iter().product();
-        let dt = cache_dtype(name, dtype);
+        let dt = stored_dtype(ckpt, name, dtype);
         let end = offset + n * dt.bytes();
         header.insert(
             name.clone(),
@@ -291,7 +315,7 @@ fn write_safetensors(
     let mut written = 0u64;
     for (i, (name, _)) in tensors.iter().enumerate() {
         let values = ckpt.read_f32(name)?;
-        let dt = cache_dtype(name, dtype);
+        let dt = stored_dtype(ckpt, name, dtype);
         let mut buf = Vec::with_capacity(values.len() * dt.bytes());
         match dt {
             CacheDType::F16 => values.iter().for_each(|v| buf.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),

@@ -12,6 +12,7 @@
 //! * [`vars`]: strict, path-based loading into the module tree.
 //! * [`import`]: streaming a checkpoint into the fast-loading cache.
 
+pub mod assemble;
 pub mod checkpoint;
 pub mod error;
 pub mod import;
@@ -36,6 +37,10 @@ impl vars::TensorSource for Checkpoint {
 
     fn tensor_names(&self) -> Vec<String> {
         self.names().map(str::to_owned).collect()
+    }
+
+    fn stored_f16(&self, name: &str) -> bool {
+        self.info(name).is_some_and(|i| i.dtype == DType::F16)
     }
 
     /// Hands stored f16 (or f32) bytes over as they are when they already have `dtype`;

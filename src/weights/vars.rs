@@ -29,6 +29,12 @@ pub trait TensorSource: Sync {
     /// Every tensor name in the source.
     fn tensor_names(&self) -> Vec<String>;
 
+    /// Whether the tensor is stored in f16 (an import never widens such weights: their
+    /// f16 rounding is part of the model, and parity judges the cache by it).
+    fn stored_f16(&self, _name: &str) -> bool {
+        false
+    }
+
     /// Reads the tensor as burn data of `dtype` (`F32` or `F16`), one tensor at a time.
     ///
     /// The default widens through [`Self::read_f32`]; sources that store `dtype` override it

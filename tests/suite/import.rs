@@ -258,3 +258,73 @@ fn variant_is_detected_from_the_file_then_the_name() {
     // Not a DynamiCrafter at all.
     assert!(detect_variant(&MemorySource::new(), p).is_err());
 }
+
+/// Models assembled from the files ComfyUI users have (`../shared/fixtures/comfy-layouts`,
+/// made from the tiny fixture's own weights) import like an official checkpoint and pass the
+/// fixture's parity: the text and image stages at f32 level (those files are fp32), the
+/// stages whose weights came from an fp16 file within the f16 bounds, the schedule exact.
+#[test]
+fn assembled_comfy_files_pass_the_fixture_parity() {
+    use dynamicrafter_studio::device::Precision;
+    use dynamicrafter_studio::parity::{self, ParityOptions};
+    use dynamicrafter_studio::weights::assemble::{AssembleError, Assembled, Parts};
+    use dynamicrafter_studio::weights::import::import_source;
+    let (dir, cfg) = tiny();
+    let comfy = crate::common::shared_dir().join("fixtures/comfy-layouts");
+    let tmp = tempfile::tempdir().unwrap();
+    let assemblies = [
+        (
+            "kijai",
+            Parts {
+                unet: comfy.join("kijai_pruned_fp16.safetensors"),
+                text_encoder: comfy.join("sd21_text_encoder_hf.safetensors"),
+                image_encoder: comfy.join("openclip_vith_visual.safetensors"),
+                vae: None,
+            },
+        ),
+        (
+            "exponentialml",
+            Parts {
+                unet: comfy.join("exponentialml_unet.safetensors"),
+                text_encoder: comfy.join("openclip_vith_full.safetensors"),
+                image_encoder: comfy.join("clip_vision_hf.safetensors"),
+                vae: Some(comfy.join("sd_vae.safetensors")),
+            },
+        ),
+    ];
+    for (label, parts) in assemblies {
+        let source = Assembled::open(&parts, &cfg).unwrap();
+        let m = import_source(&source, &parts.unet, &cfg, label, tmp.path(), CacheDType::F32, |_| true).unwrap();
+        let opts = ParityOptions {
+            precision: Precision::F32,
+            model: Some(tmp.path().join(&m.weights_file)),
+            ..ParityOptions::f32(Backend::Cpu)
+        };
+        let mut out = Vec::new();
+        let summary = parity::run(&dir, opts, &mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(summary.failed, 0, "{label}:\n{text}");
+        let value = |case: &str| -> f64 {
+            let line = text.lines().find(|l| l.starts_with(case)).unwrap_or_else(|| panic!("{label}: no {case}"));
+            line.split_whitespace().nth(2).unwrap().parse().unwrap()
+        };
+        assert!(value("text.out") < 1e-5 && value("clip.out") < 1e-5, "{label}: fp32 towers not exact:\n{text}");
+        assert_eq!(value("sched.alphas_cumprod"), 0.0, "{label}: schedule not exact");
+        assert!(value("unet.u0.out") < 1e-2, "{label}");
+    }
+    // A file of the wrong kind is refused, naming the layout expected.
+    let wrong = Parts {
+        text_encoder: comfy.join("sd_vae.safetensors"),
+        ..Parts {
+            unet: comfy.join("kijai_pruned_fp16.safetensors"),
+            text_encoder: Default::default(),
+            image_encoder: comfy.join("clip_vision_hf.safetensors"),
+            vae: None,
+        }
+    };
+    let err = Assembled::open(&wrong, &cfg).unwrap_err();
+    assert!(matches!(err, AssembleError::WrongKind { .. }) && err.to_string().contains("SD 2.1 text encoder"), "{err}");
+    let no_vae = Parts { unet: comfy.join("exponentialml_unet.safetensors"), vae: None, ..wrong };
+    let no_vae = Parts { text_encoder: comfy.join("sd21_text_encoder_hf.safetensors"), ..no_vae };
+    assert!(matches!(Assembled::open(&no_vae, &cfg).unwrap_err(), AssembleError::NeedsVae(_)));
+}
