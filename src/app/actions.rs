@@ -44,6 +44,8 @@ pub enum Action {
     },
     /// Show a folder in the system's file manager.
     OpenFolder(PathBuf),
+    /// Import the model assembled from the "files I already have" form.
+    ImportParts,
     /// Download an official model, then import and load it.
     Download(Variant),
     /// Re-read the list of imported models (at start and after an import).
@@ -216,6 +218,30 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 repaint.request_repaint();
             });
             app.set_model_listing(rx);
+        }
+        Action::ImportParts => {
+            let f = app.comfy.clone();
+            let Some(variant) = f.variant.or_else(|| variant_from_name(std::path::Path::new(&f.unet))) else {
+                return error(app, "which model are these files?", "Choose the variant next to the UNet file.");
+            };
+            let parts = crate::weights::assemble::Parts {
+                unet: PathBuf::from(f.unet.trim()),
+                text_encoder: PathBuf::from(f.text.trim()),
+                image_encoder: PathBuf::from(f.image.trim()),
+                vae: (!f.vae.trim().is_empty()).then(|| PathBuf::from(f.vae.trim())),
+            };
+            app.before_import = app.model.clone();
+            let cancel = Arc::new(AtomicBool::new(false));
+            if app.worker().is_some_and(|w| w.send(Command::ImportParts { parts, variant, cancel: cancel.clone() })) {
+                app.model = ModelStatus::Importing { done: 0, total: 0 };
+                app.import_cancel = Some(cancel);
+            } else {
+                error(
+                    app,
+                    "the model worker is busy or stopped",
+                    "Wait for the current generation, then import again.",
+                );
+            }
         }
         Action::Download(variant) => {
             if matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {

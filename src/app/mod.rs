@@ -174,6 +174,9 @@ pub struct StudioApp {
     pub clips: clips::ClipStore,
     /// The contact sheet's file path field.
     pub sheet_path: String,
+    /// The "files I already have" form: unet, text encoder, image encoder, VAE paths, a
+    /// ComfyUI folder to scan, and the variant.
+    pub comfy: panels::comfy::ComfyForm,
     /// The history panel's search text.
     pub history_filter: String,
     /// The export dialog, while open.
@@ -252,6 +255,7 @@ impl StudioApp {
             export: None,
             export_draft: None,
             history_filter: String::new(),
+            comfy: Default::default(),
             view: CentralView::Player,
             compare_pick: None,
             clips: Default::default(),

@@ -296,3 +296,39 @@ impl TensorSource for Assembled {
 pub fn label(parts: &Parts) -> &Path {
     &parts.unet
 }
+
+/// Component files found in a ComfyUI `models/` folder (the names the two ComfyUI
+/// DynamiCrafter node packs download).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    pub unets: Vec<PathBuf>,
+    pub text_encoder: Option<PathBuf>,
+    pub image_encoder: Option<PathBuf>,
+    pub vae: Option<PathBuf>,
+}
+
+/// Looks for the parts under a ComfyUI `models/` folder (or ComfyUI's root).
+pub fn find_in_comfy(dir: &Path) -> Found {
+    let root = if dir.join("models").is_dir() { dir.join("models") } else { dir.to_path_buf() };
+    let files = |subs: &[&str]| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = subs
+            .iter()
+            .filter_map(|s| std::fs::read_dir(root.join(s)).ok())
+            .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .collect();
+        v.sort();
+        v
+    };
+    let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let first = |v: Vec<PathBuf>, keys: &[&str]| v.into_iter().find(|p| keys.iter().any(|k| name(p).contains(k)));
+    Found {
+        unets: files(&["checkpoints", "diffusion_models", "unet", "dynamicrafter_models"])
+            .into_iter()
+            .filter(|p| name(p).contains("dynamicrafter"))
+            .collect(),
+        text_encoder: first(files(&["clip", "text_encoders"]), &["stable-diffusion-2-1-clip", "sd21", "open_clip"]),
+        image_encoder: first(files(&["clip_vision"]), &["vit-h", "open_clip", "clip-vit-h"]),
+        vae: first(files(&["vae"]), &["vae-ft-mse", "sd_vae", "sd-vae"]),
+    }
+}

@@ -79,6 +79,8 @@ pub enum Command {
     Generate(Box<Job>),
     /// Check this device against the CPU backend with a small model (`selfcheck`).
     SelfCheck,
+    /// Import a model assembled from ComfyUI files, then load it.
+    ImportParts { parts: crate::weights::assemble::Parts, variant: Variant, cancel: Arc<AtomicBool> },
     /// Download an official model (resuming a previous part), then import and load it.
     /// `url` overrides the official source (a mirror).
     Download { variant: Variant, url: Option<String>, cancel: Arc<AtomicBool> },

@@ -134,6 +134,9 @@ impl Runner {
                     r.send(event);
                 }),
                 Command::Download { variant, url, cancel } => self.guarded(|r| r.download(variant, url, &cancel)),
+                Command::ImportParts { parts, variant, cancel } => {
+                    self.guarded(|r| r.import_parts(&parts, variant, &cancel));
+                }
                 Command::Import { path, variant, dtype, cancel } => {
                     self.guarded(|r| r.import(path, variant, dtype, &cancel));
                 }
@@ -209,6 +212,38 @@ impl Runner {
             }
             Err(message) => {
                 self.send(Event::ModelFailed { message });
+            }
+        }
+    }
+
+    fn import_parts(&mut self, parts: &crate::weights::assemble::Parts, variant: Variant, cancel: &AtomicBool) {
+        let Some(dest) = default_model_dir() else {
+            self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
+            return;
+        };
+        let cfg = ModelConfig::preset(variant);
+        let source = match crate::weights::assemble::Assembled::open(parts, &cfg) {
+            Ok(s) => s,
+            Err(e) => {
+                self.send(Event::ImportFailed { message: e.to_string() });
+                return;
+            }
+        };
+        let events = self.events.clone();
+        let name = format!("{}-comfy", variant.name());
+        let result =
+            crate::weights::import::import_source(&source, &parts.unet, &cfg, &name, &dest, CacheDType::F16, |p| {
+                let _ = events.try_send(Event::ImportProgress { done: p.tensors_done, total: p.tensors_total });
+                (self.wake)();
+                !cancel.load(Ordering::Relaxed)
+            });
+        match result {
+            Ok(manifest) => self.load(ModelSource::Checkpoint { path: dest.join(manifest.weights_file), variant }),
+            Err(ImportError::Cancelled) => {
+                self.send(Event::ImportCancelled { message: "Import cancelled; nothing was written".into() });
+            }
+            Err(e) => {
+                self.send(Event::ImportFailed { message: e.to_string() });
             }
         }
     }

@@ -328,3 +328,26 @@ fn assembled_comfy_files_pass_the_fixture_parity() {
     let no_vae = Parts { text_encoder: comfy.join("sd21_text_encoder_hf.safetensors"), ..no_vae };
     assert!(matches!(Assembled::open(&no_vae, &cfg).unwrap_err(), AssembleError::NeedsVae(_)));
 }
+
+/// The "files I already have" form fills itself from a ComfyUI `models/` folder.
+#[test]
+fn comfy_models_folder_is_scanned_for_the_parts() {
+    use dynamicrafter_studio::weights::assemble::find_in_comfy;
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("ComfyUI/models");
+    for (dir, file) in [
+        ("checkpoints", "dynamicrafter_512_fp16_pruned.safetensors"),
+        ("checkpoints", "sd_xl_base.safetensors"),
+        ("clip", "stable-diffusion-2-1-clip.safetensors"),
+        ("clip_vision", "CLIP-ViT-H-fp16.safetensors"),
+        ("vae", "vae-ft-mse-840000-ema-pruned.safetensors"),
+    ] {
+        std::fs::create_dir_all(m.join(dir)).unwrap();
+        std::fs::write(m.join(dir).join(file), b"x").unwrap();
+    }
+    let found = find_in_comfy(&tmp.path().join("ComfyUI"));
+    assert_eq!(found.unets, vec![m.join("checkpoints/dynamicrafter_512_fp16_pruned.safetensors")]);
+    assert_eq!(found.text_encoder, Some(m.join("clip/stable-diffusion-2-1-clip.safetensors")));
+    assert_eq!(found.image_encoder, Some(m.join("clip_vision/CLIP-ViT-H-fp16.safetensors")));
+    assert_eq!(found.vae, Some(m.join("vae/vae-ft-mse-840000-ema-pruned.safetensors")));
+}

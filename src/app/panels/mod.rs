@@ -1,5 +1,6 @@
 //! The panels, one file each. Functions that draw take `&mut Ui` and end in `_ui`.
 
+pub mod comfy;
 pub mod compare;
 pub mod controls;
 pub mod export_dialog;

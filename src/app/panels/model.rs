@@ -57,6 +57,7 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     };
     runtime_ui(app, ui);
     catalog_ui(app, ui);
+    super::comfy::comfy_ui(app, ui);
     {
         let imported = app.imported.clone();
         if !imported.is_empty() {
