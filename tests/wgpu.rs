@@ -13,6 +13,11 @@ use dynamicrafter_studio::pipeline::memory::MemoryMode;
 
 #[test]
 fn wgpu_parity_and_main_screen_snapshot() {
+    // The main screen lists the user's imported models: point the data directory at an empty
+    // folder so the snapshot does not depend on this machine's models.
+    let data = tempfile::tempdir().unwrap();
+    // SAFETY: the only test of this binary, before any other thread exists.
+    unsafe { std::env::set_var("XDG_DATA_HOME", data.path()) };
     tiny_parity_on_wgpu();
     main_screen_snapshot();
 }
