@@ -102,7 +102,7 @@ fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         egui::Grid::new("catalog").num_columns(3).spacing([10.0, 6.0]).striped(true).show(ui, |ui| {
             for m in app.catalog.clone() {
                 ui.label(egui::RichText::new(m.variant.name()).strong());
-                ui.label(format!("{} · {}", m.output, m.purpose)).on_hover_text(format!(
+                ui.label(format!("{} · {} · needs ~{:.1} GB GPU memory", m.output, m.purpose, m.memory_gb.0)).on_hover_text(format!(
                     "{:.1} GB download from huggingface.co/{}. GPU memory (estimated, f16): {:.1} GB with Memory: low, \
                      {:.1} GB balanced.",
                     m.download_gb,
