@@ -177,25 +177,9 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 }
             }
         }
-        Action::Import { path, variant } => {
-            if !matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
-                app.before_import = app.model.clone();
-            }
-            let cancel = Arc::new(AtomicBool::new(false));
-            let sent = app.worker().is_some_and(|w| {
-                w.send(Command::Import { path, variant, dtype: CacheDType::F16, cancel: cancel.clone() })
-            });
-            if sent {
-                app.model = ModelStatus::Importing { done: 0, total: 0 };
-                app.import_cancel = Some(cancel);
-            } else {
-                error(
-                    app,
-                    "the model worker is busy or stopped",
-                    "Wait for the current generation, then import again.",
-                );
-            }
-        }
+        Action::Import { path, variant } => start_import(app, ModelStatus::Importing { done: 0, total: 0 }, |cancel| {
+            Command::Import { path, variant, dtype: CacheDType::F16, cancel }
+        }),
         Action::SelfCheck => {
             if app.worker().is_some_and(|w| w.send(Command::SelfCheck)) {
                 app.notice = Some(Notice {
@@ -230,33 +214,18 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 image_encoder: PathBuf::from(f.image.trim()),
                 vae: (!f.vae.trim().is_empty()).then(|| PathBuf::from(f.vae.trim())),
             };
-            app.before_import = app.model.clone();
-            let cancel = Arc::new(AtomicBool::new(false));
-            if app.worker().is_some_and(|w| w.send(Command::ImportParts { parts, variant, cancel: cancel.clone() })) {
-                app.model = ModelStatus::Importing { done: 0, total: 0 };
-                app.import_cancel = Some(cancel);
-            } else {
-                error(
-                    app,
-                    "the model worker is busy or stopped",
-                    "Wait for the current generation, then import again.",
-                );
-            }
+            start_import(app, ModelStatus::Importing { done: 0, total: 0 }, |cancel| Command::ImportParts {
+                parts,
+                variant,
+                cancel,
+            });
         }
         Action::Download(variant) => {
             if matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
                 return error(app, "a download or import is already running", "Wait for it, or cancel it first.");
             }
-            app.before_import = app.model.clone();
-            let cancel = Arc::new(AtomicBool::new(false));
-            let sent =
-                app.worker().is_some_and(|w| w.send(Command::Download { variant, url: None, cancel: cancel.clone() }));
-            if sent {
-                app.model = ModelStatus::Downloading { variant, done: 0, total: 0, speed: 0.0 };
-                app.import_cancel = Some(cancel);
-            } else {
-                error(app, "the model worker is busy or stopped", "Wait for the current generation, then try again.");
-            }
+            let status = ModelStatus::Downloading { variant, done: 0, total: 0, speed: 0.0 };
+            start_import(app, status, |cancel| Command::Download { variant, url: None, cancel });
         }
         Action::OpenFolder(dir) => {
             let opener = if cfg!(target_os = "macos") {
@@ -291,9 +260,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             None => app.compare_pick = Some(id),
         },
         Action::SaveSheet { id, path } => {
-            let mut members: Vec<HistoryEntry> =
-                app.entries.iter().filter(|e| e.record.sweep.as_ref().is_some_and(|s| s.id == id)).cloned().collect();
-            members.sort_by_key(|e| e.record.sweep.as_ref().map_or(0, |s| s.index));
+            let members = super::sweep::members(&app.entries, &id);
             let history = app.history.clone();
             let opts = crate::export::ExportOptions { overwrite: true, ..app.state.export.clone() };
             let repaint = ctx.clone();
@@ -460,6 +427,21 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Notify(n) => app.notice = Some(n),
+    }
+}
+
+/// Sends a cancellable download or import to the worker and shows `status` while it runs
+/// (the status to return to on cancel is kept).
+fn start_import(app: &mut StudioApp, status: ModelStatus, command: impl FnOnce(Arc<AtomicBool>) -> Command) {
+    if !matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
+        app.before_import = app.model.clone();
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    if app.worker().is_some_and(|w| w.send(command(cancel.clone()))) {
+        app.model = status;
+        app.import_cancel = Some(cancel);
+    } else {
+        error(app, "the model worker is busy or stopped", "Wait for the current generation, then try again.");
     }
 }
 

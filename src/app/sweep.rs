@@ -63,6 +63,14 @@ impl SweepSpec {
     }
 }
 
+/// The finished clips of sweep `id`, in grid order.
+pub fn members(entries: &[crate::history::HistoryEntry], id: &str) -> Vec<crate::history::HistoryEntry> {
+    let mut m: Vec<_> =
+        entries.iter().filter(|e| e.record.sweep.as_ref().is_some_and(|s| s.id == id)).cloned().collect();
+    m.sort_by_key(|e| e.record.sweep.as_ref().map_or(0, |s| s.index));
+    m
+}
+
 /// The caption of a sweep cell: the values a sweep varies.
 pub fn caption(s: &Settings) -> String {
     format!("seed {} · text {:.2} · image {:.2} · cfg {}", s.seed, s.text_weight, s.image_weight, s.cfg)

@@ -20,7 +20,8 @@ use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
 use crate::pipeline::preprocess::prepare_frame;
 use crate::pipeline::runtime::{self, RunConfig, Runtime};
 use crate::weights::import::{
-    CacheDType, Detection, ImportError, default_model_dir, detect_variant, import_checkpoint, open_checkpoint,
+    CacheDType, Detection, ImportError, ImportProgress, ModelManifest, default_model_dir, detect_variant,
+    import_checkpoint, open_checkpoint,
 };
 use crate::worker::protocol::{Command, Event, Job, ModelSource};
 
@@ -229,14 +230,30 @@ impl Runner {
                 return;
             }
         };
-        let events = self.events.clone();
         let name = format!("{}-comfy", variant.name());
+        let progress = self.import_progress(cancel);
         let result =
-            crate::weights::import::import_source(&source, &parts.unet, &cfg, &name, &dest, CacheDType::F16, |p| {
+            crate::weights::import::import_source(&source, &parts.unet, &cfg, &name, &dest, CacheDType::F16, progress);
+        self.finish_import(result, &dest, variant);
+    }
+
+    /// Reports import progress (once per percent) and reads the cancel flag.
+    fn import_progress<'a>(&'a self, cancel: &'a AtomicBool) -> impl FnMut(ImportProgress) -> bool + 'a {
+        let (events, wake) = (self.events.clone(), &self.wake);
+        let mut last_pct = usize::MAX;
+        move |p| {
+            let pct = p.tensors_done * 100 / p.tensors_total.max(1);
+            if pct != last_pct {
+                last_pct = pct;
                 let _ = events.try_send(Event::ImportProgress { done: p.tensors_done, total: p.tensors_total });
-                (self.wake)();
-                !cancel.load(Ordering::Relaxed)
-            });
+                wake();
+            }
+            !cancel.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Loads a finished import, or reports why there is none.
+    fn finish_import(&mut self, result: Result<ModelManifest, ImportError>, dest: &std::path::Path, variant: Variant) {
         match result {
             Ok(manifest) => self.load(ModelSource::Checkpoint { path: dest.join(manifest.weights_file), variant }),
             Err(ImportError::Cancelled) => {
@@ -299,26 +316,9 @@ impl Runner {
             self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
             return;
         };
-        let mut last_pct = usize::MAX;
-        let events = self.events.clone();
-        let result = import_checkpoint(&path, variant, &dest, dtype, |p| {
-            let pct = p.tensors_done * 100 / p.tensors_total.max(1);
-            if pct != last_pct {
-                last_pct = pct;
-                let _ = events.try_send(Event::ImportProgress { done: p.tensors_done, total: p.tensors_total });
-                (self.wake)();
-            }
-            !cancel.load(Ordering::Relaxed)
-        });
-        match result {
-            Ok(manifest) => self.load(ModelSource::Checkpoint { path: dest.join(manifest.weights_file), variant }),
-            Err(ImportError::Cancelled) => {
-                self.send(Event::ImportCancelled { message: "Import cancelled; nothing was written".into() });
-            }
-            Err(e) => {
-                self.send(Event::ImportFailed { message: e.to_string() });
-            }
-        }
+        let progress = self.import_progress(cancel);
+        let result = import_checkpoint(&path, variant, &dest, dtype, progress);
+        self.finish_import(result, &dest, variant);
     }
 
     fn generate(&mut self, job: Job) {

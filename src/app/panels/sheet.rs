@@ -7,9 +7,7 @@ use super::super::{Action, CentralView, StudioApp};
 
 /// Draws the sheet of sweep `id`.
 pub fn sheet_ui(app: &mut StudioApp, ui: &mut egui::Ui, id: &str) {
-    let mut members: Vec<_> =
-        app.entries.iter().filter(|e| e.record.sweep.as_ref().is_some_and(|s| s.id == id)).cloned().collect();
-    members.sort_by_key(|e| e.record.sweep.as_ref().map_or(0, |s| s.index));
+    let members = super::super::sweep::members(&app.entries, id);
     let total = members.first().and_then(|e| e.record.sweep.as_ref()).map_or(0, |s| s.total);
     ui.horizontal(|ui| {
         if ui.button("Back to the player").clicked() {
