@@ -138,19 +138,9 @@ impl TensorSource for CheckWeights {
 }
 
 fn weights(cfg: &ModelConfig) -> CheckWeights {
-    let s = NoiseSchedule::new(&cfg.diffusion);
     let mut schedule = MemorySource::new();
-    let n = s.betas.len();
-    for (name, v) in [
-        ("betas", s.betas),
-        ("alphas_cumprod", s.alphas_cumprod),
-        ("sqrt_alphas_cumprod", s.sqrt_alphas_cumprod),
-        ("sqrt_one_minus_alphas_cumprod", s.sqrt_one_minus_alphas_cumprod),
-    ] {
-        schedule.insert(name, vec![n], v);
-    }
-    if let Some(sa) = s.scale_arr {
-        schedule.insert("scale_arr", vec![sa.len()], sa);
+    for (name, v) in NoiseSchedule::new(&cfg.diffusion).buffers() {
+        schedule.insert(name, vec![v.len()], v);
     }
     CheckWeights { random: RandomSource::new(&DynamiCrafter::expected_keys(cfg), 11, 0.05), schedule }
 }

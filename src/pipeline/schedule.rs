@@ -152,6 +152,23 @@ pub fn ddim_timesteps(spacing: Spacing, steps: usize, train_steps: usize) -> Vec
     }
 }
 
+impl NoiseSchedule {
+    /// The buffers the sampler reads, by their checkpoint names (for sources that have no
+    /// trustworthy schedule of their own: random weights, files with fp16 buffers).
+    pub fn buffers(self) -> Vec<(&'static str, Vec<f32>)> {
+        let mut v = vec![
+            ("betas", self.betas),
+            ("alphas_cumprod", self.alphas_cumprod),
+            ("sqrt_alphas_cumprod", self.sqrt_alphas_cumprod),
+            ("sqrt_one_minus_alphas_cumprod", self.sqrt_one_minus_alphas_cumprod),
+        ];
+        if let Some(sa) = self.scale_arr {
+            v.push(("scale_arr", sa));
+        }
+        v
+    }
+}
+
 /// The DDIM coefficients of one sampling run, ascending like the timesteps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DdimSchedule {

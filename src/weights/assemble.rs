@@ -201,17 +201,8 @@ impl Assembled {
         a.files.push(image);
 
         // The schedule from the config (the files' buffers, where present, are fp16).
-        let s = NoiseSchedule::new(&cfg.diffusion);
-        for (name, v) in [
-            ("betas", s.betas),
-            ("alphas_cumprod", s.alphas_cumprod),
-            ("sqrt_alphas_cumprod", s.sqrt_alphas_cumprod),
-            ("sqrt_one_minus_alphas_cumprod", s.sqrt_one_minus_alphas_cumprod),
-        ] {
+        for (name, v) in NoiseSchedule::new(&cfg.diffusion).buffers() {
             put(&mut a, name.into(), Origin::Computed(v));
-        }
-        if let Some(sa) = s.scale_arr {
-            put(&mut a, "scale_arr".into(), Origin::Computed(sa));
         }
         Ok(a)
     }
