@@ -341,13 +341,14 @@ impl StudioApp {
 
     /// Writes the queue (the running request first) to disk when it changed.
     pub fn persist_queue(&mut self) {
-        let jobs: Vec<Job> =
-            self.running.iter().map(|r| r.request.clone()).chain(self.queue.iter().map(|q| q.job.clone())).collect();
-        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
-        if ids != self.saved_queue {
-            self.saved_queue = ids;
-            queue_store::save(self.history.root(), jobs);
+        // Runs every frame: compare ids, and copy the jobs only when the queue changed.
+        let pending = || self.running.iter().map(|r| &r.request).chain(self.queue.iter().map(|q| &q.job));
+        if pending().map(|j| j.id).eq(self.saved_queue.iter().copied()) {
+            return;
         }
+        let jobs: Vec<Job> = pending().cloned().collect();
+        self.saved_queue = jobs.iter().map(|j| j.id).collect();
+        queue_store::save(self.history.root(), jobs);
     }
 
     /// Whether an input image is being decoded.
