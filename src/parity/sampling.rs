@@ -17,6 +17,7 @@ use crate::pipeline::generate::{Progress, Settings, generate};
 use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
 use crate::pipeline::rng::FixedNoise;
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
+use crate::pipeline::solver::SamplerKind;
 
 /// The larger error, NaN as soon as either is NaN (`f64::max` would drop a NaN).
 fn worst(a: f64, b: f64) -> f64 {
@@ -206,10 +207,23 @@ fn teacher_forced(
         let single = schedule.single(n - 1 - step);
         let p = m.config.diffusion.parameterization;
         let mut x0 = None;
-        let out = sample(&m.unet, &single, &m.schedule, p, x, cond, guidance, exec, &mut one, &|| false, |rep| {
-            x0 = Some(rep.x0.clone());
-            ControlFlow::Continue(())
-        })
+        let out = sample(
+            SamplerKind::Ddim,
+            &m.unet,
+            &single,
+            &m.schedule,
+            p,
+            x,
+            cond,
+            guidance,
+            exec,
+            &mut one,
+            &|| false,
+            |rep| {
+                x0 = Some(rep.x0.clone());
+                ControlFlow::Continue(())
+            },
+        )
         .map_err(|e| e.to_string())?;
         worst_x = worst(worst_x, rel_l2(&host(out.latent)?, &golden_x[step]));
         let x0 = x0.ok_or("the step reported no x0")?;

@@ -124,35 +124,14 @@ fn check_finite(x: &Tensor<5>, step: usize, total: usize, timestep: i64) -> Resu
     if sum.is_finite() { Ok(()) } else { Err(SampleError::NonFinite { step: step + 1, total, timestep }) }
 }
 
-/// Runs DDIM from `x_T`. `on_step` is called after every step; `Break` cancels, and the
-/// last predicted x0 becomes the result.
+/// Samples from `x_T` with `solver` (DDIM, the reference's, or a multistep solver) between
+/// the timesteps of `schedule`. `on_step` is called after every step; `Break` cancels, and
+/// the last predicted x0 becomes the result.
 ///
 /// # Shapes
 /// - x_t: `[1, 4, t, h, w]` → latent `[1, 4, t, h, w]`
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
-    unet: &UNet,
-    schedule: &DdimSchedule,
-    stored: &StoredSchedule,
-    parameterization: Parameterization,
-    x_t: Tensor<5>,
-    cond: &Conditioning,
-    guidance: Guidance,
-    exec: Execution,
-    noise: &mut dyn NoiseSource,
-    cancel: &dyn Fn() -> bool,
-    on_step: impl FnMut(StepReport<'_>) -> ControlFlow<()>,
-) -> Result<Sampled, SampleError> {
-    let solver = SamplerKind::Ddim;
-    sample_with(solver, unet, schedule, stored, parameterization, x_t, cond, guidance, exec, noise, cancel, on_step)
-}
-
-/// [`sample`] with another update rule between the same timesteps.
-///
-/// # Shapes
-/// - x_t: `[1, 4, t, h, w]` → latent `[1, 4, t, h, w]`
-#[allow(clippy::too_many_arguments)]
-pub fn sample_with(
     solver: SamplerKind,
     unet: &UNet,
     schedule: &DdimSchedule,

@@ -11,7 +11,7 @@ use crate::model::config::Variant;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::unet::attention::{BranchWeights, CallOptions};
 use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
-use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample_with};
+use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample};
 use crate::pipeline::decode_video;
 use crate::pipeline::preprocess::ImageTensor;
 use crate::pipeline::rng::{NoiseSource, SeededSource};
@@ -384,7 +384,7 @@ pub fn generate(
     let guidance = settings.guidance();
     let exec = settings.execution(exec);
     let mut step_start = std::time::Instant::now();
-    let sampled = sample_with(
+    let sampled = sample(
         settings.sampler,
         &model.unet,
         &schedule,

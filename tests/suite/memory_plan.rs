@@ -17,6 +17,7 @@ use dynamicrafter_studio::pipeline::generate::{Settings, generate};
 use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
 use dynamicrafter_studio::pipeline::rng::{NoiseSource, SeededSource};
 use dynamicrafter_studio::pipeline::schedule::{DdimSchedule, Spacing};
+use dynamicrafter_studio::pipeline::solver::SamplerKind;
 use dynamicrafter_studio::weights::import::{CacheDType, import_with_config, open_checkpoint};
 use dynamicrafter_studio::weights::vars::TensorSource;
 
@@ -50,9 +51,20 @@ fn run_sampler(m: &DynamiCrafter, guidance: Guidance, exec: Execution) -> Vec<f3
         1.0,
     );
     let p = m.config.diffusion.parameterization;
-    let out = sample(&m.unet, &sched, &m.schedule, p, x_t, &cond, guidance, exec, &mut noise, &|| false, |_| {
-        ControlFlow::Continue(())
-    })
+    let out = sample(
+        SamplerKind::Ddim,
+        &m.unet,
+        &sched,
+        &m.schedule,
+        p,
+        x_t,
+        &cond,
+        guidance,
+        exec,
+        &mut noise,
+        &|| false,
+        |_| ControlFlow::Continue(()),
+    )
     .unwrap();
     host(out.latent)
 }

@@ -14,6 +14,7 @@ use dynamicrafter_studio::pipeline::ddim::{Conditioning, Execution, Guidance, sa
 use dynamicrafter_studio::pipeline::memory::MemoryMode;
 use dynamicrafter_studio::pipeline::rng::{NoiseSource, SeededSource};
 use dynamicrafter_studio::pipeline::schedule::{DdimSchedule, Spacing};
+use dynamicrafter_studio::pipeline::solver::SamplerKind;
 use dynamicrafter_studio::weights::import::open_checkpoint;
 
 #[test]
@@ -77,6 +78,7 @@ fn ddim_clamp_keeps_25_steps_finite() {
     let guidance = Guidance { cfg: 7.5, cfg_img: None, rescale: 0.7 };
     let mut steps = 0;
     let out = sample(
+        SamplerKind::Ddim,
         &m.unet,
         &sched,
         &m.schedule,
@@ -117,6 +119,7 @@ fn cancel_returns_partial_result() {
     let x_t = Tensor::<5>::from_data(TensorData::new(noise.initial(4 * t * 64), [1, 4, t, 8, 8]), &device);
     let g = Guidance { cfg: 1.0, cfg_img: None, rescale: 0.0 };
     let out = sample(
+        SamplerKind::Ddim,
         &m.unet,
         &sched,
         &m.schedule,
@@ -236,7 +239,6 @@ fn multistep_samplers_generate_frames() {
     use dynamicrafter_studio::pipeline::conditioning::CondCache;
     use dynamicrafter_studio::pipeline::generate::{Settings, generate};
     use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
-    use dynamicrafter_studio::pipeline::solver::SamplerKind;
     let dir = crate::common::tiny_fixture();
     let m = tiny_model(&Backend::Cpu.device());
     let json: serde_json::Value =
