@@ -26,43 +26,64 @@ impl Backend {
     }
 }
 
+/// The wgpu adapter burn's default device runs on, found the way burn finds it (a real GPU
+/// before a software one).
+fn default_adapter() -> Option<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let rank = |t: wgpu::DeviceType| match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    adapters.into_iter().min_by_key(|a| {
+        let i = a.get_info();
+        (rank(i.device_type), i.backend as u8)
+    })
+}
+
 /// The adapter a backend runs on, for people: for wgpu the GPU's name, its graphics API and
-/// driver (`NVIDIA GeForce RTX 4070 · Vulkan · NVIDIA 550.54`), found the way burn's default
-/// device finds it (a real GPU before a software one); for the CPU backend, the CPU.
+/// driver (`NVIDIA GeForce RTX 4070 · Vulkan · NVIDIA 550.54`); for the CPU backend, the CPU.
 pub fn adapter_label(backend: Backend) -> String {
     match backend {
         Backend::Cpu => "CPU backend (burn-flex, f32)".into(),
-        Backend::Wgpu => {
-            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-            let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-            let rank = |t: wgpu::DeviceType| match t {
-                wgpu::DeviceType::DiscreteGpu => 0,
-                wgpu::DeviceType::IntegratedGpu => 1,
-                wgpu::DeviceType::VirtualGpu => 2,
-                wgpu::DeviceType::Other => 3,
-                wgpu::DeviceType::Cpu => 4,
-            };
-            let best =
-                adapters.iter().map(wgpu::Adapter::get_info).min_by_key(|i| (rank(i.device_type), i.backend as u8));
-            match best {
-                Some(i) => {
-                    let driver = [i.driver.as_str(), i.driver_info.as_str()]
-                        .iter()
-                        .filter(|s| !s.is_empty())
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    let software = if i.device_type == wgpu::DeviceType::Cpu { " (software, slow)" } else { "" };
-                    format!(
-                        "{}{software} · {:?} · {}",
-                        i.name,
-                        i.backend,
-                        if driver.is_empty() { "driver ?" } else { &driver }
-                    )
-                }
-                None => "no GPU adapter found (install a Vulkan driver, or use the CPU backend)".into(),
+        Backend::Wgpu => match default_adapter().map(|a| a.get_info()) {
+            Some(i) => {
+                let driver = [i.driver.as_str(), i.driver_info.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let software = if i.device_type == wgpu::DeviceType::Cpu { " (software, slow)" } else { "" };
+                format!(
+                    "{}{software} · {:?} · {}",
+                    i.name,
+                    i.backend,
+                    if driver.is_empty() { "driver ?" } else { &driver }
+                )
             }
-        }
+            None => "no GPU adapter found (install a Vulkan driver, or use the CPU backend)".into(),
+        },
+    }
+}
+
+/// The largest buffer one kernel can bind on the backend's adapter, in bytes: the smaller
+/// of its storage-binding and buffer limits, which cubecl also uses as its page size (a
+/// tensor larger than this cannot exist on the device). `None` for the CPU backend or
+/// when no adapter is found. lavapipe: 128 MiB; desktop GPUs: 2-4 GiB. Looked up once.
+pub fn max_binding(backend: Backend) -> Option<u64> {
+    static WGPU: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    match backend {
+        Backend::Cpu => None,
+        Backend::Wgpu => *WGPU.get_or_init(|| {
+            default_adapter().map(|a| {
+                let l = a.limits();
+                l.max_storage_buffer_binding_size.min(l.max_buffer_size)
+            })
+        }),
     }
 }
 

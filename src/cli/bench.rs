@@ -223,7 +223,9 @@ fn stages_of(
     }
     if want("decode") {
         let z = Tensor::<4>::random([1, 4, lh, lw], Distribution::Default, &dev);
-        rec("VAE decode (1 frame)", measure(&dev, warm, reps, || drop(m.vae.decode(z.clone())))?);
+        let where_ = if rt.plan.decoder_on_host { " on the CPU" } else { "" };
+        let r = measure(&m.vae.decoder_device(), warm, reps, || drop(m.vae.decode(z.clone())))?;
+        rec(&format!("VAE decode (1 frame{where_})"), r);
     }
     Ok(rows)
 }
@@ -324,7 +326,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
                 ("VAE (f32)", resident(&cfg, &[prefix::VAE], DType::F32)),
             ],
             after_load,
-            rt.plan.encoders_on_host,
+            rt.plan,
         ));
         rows.extend(stages_of(&rt, a, &shape, &wanted, p)?);
         loaded.push((p, load_s));
@@ -333,11 +335,11 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     print_table(a, variant, &shape, &rows);
     println!();
-    println!("resident weights per component (GB; on the CPU when the plan moves the encoders there):");
-    for (p, comps, after_load, host) in &resident_rows {
+    println!("resident weights per component (GB; on the CPU where the plan puts them there):");
+    for (p, comps, after_load, plan) in &resident_rows {
         let list: Vec<String> = comps.iter().map(|(n, b)| format!("{n} {:.2}", *b as f64 / 1e9)).collect();
         let dev = after_load.map_or(String::from("-"), |b| format!("{:.2}", b as f64 / 1e9));
-        let where_ = if *host { " (encoders on the CPU)" } else { "" };
+        let where_ = plan.on_host().map(|h| format!(" ({h})")).unwrap_or_default();
         println!("  {p}: {}; device in use after load {dev}{where_}", list.join(", "));
     }
     for (p, s) in &loaded {

@@ -91,18 +91,32 @@ pub struct Placement {
     pub dtype: DType,
     pub encoders: Device,
     pub encoder_dtype: DType,
+    /// Where the VAE decoder runs (always f32).
+    pub decoder: Device,
 }
 
 impl Placement {
     /// Everything on one device, the encoders in the UNet's dtype.
     pub fn single(device: &Device, dtype: DType) -> Self {
-        Self { device: device.clone(), dtype, encoders: device.clone(), encoder_dtype: dtype }
+        Self { device: device.clone(), dtype, encoders: device.clone(), encoder_dtype: dtype, decoder: device.clone() }
     }
 
     /// The UNet and decoder on `device`, the encoders on the CPU backend in f32: they
     /// occupy no device memory and stay reference-exact.
     pub fn encoders_on_host(device: &Device, dtype: DType) -> Self {
-        Self { device: device.clone(), dtype, encoders: Device::flex(), encoder_dtype: DType::F32 }
+        Self {
+            device: device.clone(),
+            dtype,
+            encoders: Device::flex(),
+            encoder_dtype: DType::F32,
+            decoder: device.clone(),
+        }
+    }
+
+    /// The same, with the VAE decoder on the CPU backend (for adapters whose largest buffer
+    /// cannot hold one decoded frame's feature maps).
+    pub fn decoder_on_host(self) -> Self {
+        Self { decoder: Device::flex(), ..self }
     }
 }
 
@@ -227,7 +241,7 @@ impl DynamiCrafter {
         }
         let p = placement;
         let unet = LoadContext::new(source, &p.device, p.dtype, LoadMode::Load);
-        let decoder = LoadContext::new(source, &p.device, DType::F32, LoadMode::Load);
+        let decoder = LoadContext::new(source, &p.decoder, DType::F32, LoadMode::Load);
         let encoders = LoadContext::new(source, &p.encoders, p.encoder_dtype, LoadMode::Load);
         let vae_encoder = LoadContext::new(source, &p.encoders, DType::F32, LoadMode::Load);
         let passes = Passes {

@@ -11,7 +11,7 @@
 use burn::tensor::activation;
 use burn::tensor::module::{attention, conv2d, conv3d, linear};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use crate::weights::vars::Vars;
 
@@ -91,14 +91,36 @@ impl GroupNorm {
     ///   over all trailing axes: pass `[b, c, t, h, w]` to pool over frames as the
     ///   temporal blocks do, `[(b t), c, h, w]` for per-frame statistics.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let limit = piece_limit(&x.device());
+        self.forward_within(x, limit)
+    }
+
+    /// [`Self::forward`] with the f32 working copy in pieces of at most `limit` elements
+    /// (whole samples, else whole groups: each group's statistics are computed as one
+    /// reduction either way, so the result is the same).
+    ///
+    /// # Shapes
+    /// - as [`Self::forward`]
+    pub fn forward_within<const D: usize>(&self, x: Tensor<D>, limit: Option<usize>) -> Tensor<D> {
         let dims = x.dims();
         let (n, c) = (dims[0], dims[1]);
         let rest: usize = dims[2..].iter().product();
         let g = self.groups;
         let dtype = x.dtype();
-        let grouped = x.reshape([n, g, (c / g) * rest]).cast(DType::F32); // [n, g, c/g · rest]
-        let (var, mean) = grouped.clone().var_mean_bias(2);
-        let normed = ((grouped - mean) / (var + self.eps).sqrt()).cast(dtype);
+        let eps = self.eps;
+        let normalise = |grouped: Tensor<3>| {
+            let grouped = grouped.cast(DType::F32); // [n', g', c/g · rest]
+            let (var, mean) = grouped.clone().var_mean_bias(2);
+            ((grouped - mean) / (var + eps).sqrt()).cast(dtype)
+        };
+        let grouped = x.reshape([n, g, (c / g) * rest]); // [n, g, c/g · rest]
+        let normed = if rows_within(limit, c * rest).is_some_and(|r| r == 0) {
+            // One sample exceeds the limit: split every sample's groups.
+            let rows = rows_within(limit, (c / g) * rest).unwrap_or(g).max(1);
+            by_pieces(grouped, 1, Some(rows), normalise)
+        } else {
+            by_pieces(grouped, 0, rows_within(limit, c * rest), normalise)
+        };
         let normed = normed.reshape([n, c, rest]); // [n, c, rest]
         let w = self.weight.clone().reshape([1, c, 1]);
         let b = self.bias.clone().reshape([1, c, 1]);
@@ -147,24 +169,116 @@ fn conv_dtype<const D: usize>(x: &Tensor<D>) -> DType {
     if x.dtype() == DType::F16 { DType::F32 } else { x.dtype() }
 }
 
-/// `conv2d` with f32 accumulation in f16 (see [`conv_dtype`]).
+/// `conv2d` with f32 accumulation in f16 (see [`conv_dtype`]), over as many samples at a
+/// time as the device can bind (see [`piece_limit`]).
 ///
 /// # Shapes
 /// - x: `[n, in, h, w]`, weight `[out, in, kh, kw]` → `[n, out, h', w']`
 pub fn conv2d_acc(x: Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>, opts: ConvOptions<2>) -> Tensor<4> {
-    let (dtype, acc) = (x.dtype(), conv_dtype(&x));
-    let y = conv2d(x.cast(acc), weight.clone().cast(acc), bias.map(|b| b.clone().cast(acc)), opts);
-    y.cast(dtype)
+    let limit = piece_limit(&x.device());
+    conv2d_within(x, weight, bias, opts, limit)
 }
 
-/// `conv3d` with f32 accumulation in f16 (see [`accumulate_f32`]).
+/// [`conv2d_acc`] over pieces of whole samples whose f32 input and output each hold at most
+/// `limit` elements (the output size assumes stride 1, the largest). Samples are
+/// independent: the result is the same.
 ///
 /// # Shapes
-/// - x: `[n, in, t, h, w]`, weight `[out, in, kt, kh, kw]` → `[n, out, t', h', w']`
+/// - as [`conv2d_acc`]
+pub fn conv2d_within(
+    x: Tensor<4>,
+    weight: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+    opts: ConvOptions<2>,
+    limit: Option<usize>,
+) -> Tensor<4> {
+    let [_, cin, h, w] = x.dims();
+    let cout = weight.dims()[0];
+    let rows = rows_within(limit, cin.max(cout) * h * w);
+    by_pieces(x, 0, rows.map(|r| r.max(1)), |x| {
+        let (dtype, acc) = (x.dtype(), conv_dtype(&x));
+        let y = conv2d(x.cast(acc), weight.clone().cast(acc), bias.map(|b| b.clone().cast(acc)), opts.clone());
+        y.cast(dtype)
+    })
+}
+
+/// A temporal `conv3d` (kernel `(kt, 1, 1)`, no spatial padding) with f32 accumulation in
+/// f16 (see [`conv_dtype`]), over as many image rows at a time as the device can bind: with
+/// a 1×1 spatial kernel every row is independent, so the result is the same.
+///
+/// # Shapes
+/// - x: `[n, in, t, h, w]`, weight `[out, in, kt, 1, 1]` → `[n, out, t', h, w]`
 pub fn conv3d_acc(x: Tensor<5>, weight: &Tensor<5>, bias: &Tensor<1>, opts: ConvOptions<3>) -> Tensor<5> {
-    let (dtype, acc) = (x.dtype(), conv_dtype(&x));
-    let y = conv3d(x.cast(acc), weight.clone().cast(acc), Some(bias.clone().cast(acc)), opts);
-    y.cast(dtype)
+    let limit = piece_limit(&x.device());
+    conv3d_within(x, weight, bias, opts, limit)
+}
+
+/// [`conv3d_acc`] with pieces of at most `limit` f32 elements.
+///
+/// # Shapes
+/// - as [`conv3d_acc`]
+pub fn conv3d_within(
+    x: Tensor<5>,
+    weight: &Tensor<5>,
+    bias: &Tensor<1>,
+    opts: ConvOptions<3>,
+    limit: Option<usize>,
+) -> Tensor<5> {
+    let [n, cin, t, _, w] = x.dims();
+    let [cout, _, _, kh, kw] = weight.dims();
+    debug_assert!(
+        kh == 1 && kw == 1 && opts.padding[1] == (0, 0) && opts.padding[2] == (0, 0),
+        "temporal kernels only"
+    );
+    let rows = rows_within(limit, n * cin.max(cout) * t * w);
+    by_pieces(x, 3, rows.map(|r| r.max(1)), |x| {
+        let (dtype, acc) = (x.dtype(), conv_dtype(&x));
+        let y = conv3d(x.cast(acc), weight.clone().cast(acc), Some(bias.clone().cast(acc)), opts.clone());
+        y.cast(dtype)
+    })
+}
+
+/// The most f32 elements one working copy may hold on `device`: cubecl's page size on wgpu,
+/// which is the adapter's largest storage binding (128 MiB on lavapipe, 2-4 GiB on desktop
+/// GPUs), so a tensor above it cannot exist there; unlimited on the CPU backend. The layers
+/// whose f32 copies can outgrow it at full size (GroupNorm statistics, f16 convolutions at
+/// the UNet's first level) run in pieces below it, with the same result.
+pub fn piece_limit(device: &Device) -> Option<usize> {
+    if *device == Device::flex() {
+        return None;
+    }
+    let bytes = crate::device::max_binding(crate::device::Backend::Wgpu)?;
+    usize::try_from(bytes / 4).ok()
+}
+
+/// How many slices of `per_slice` elements fit in `limit` (`None`: no limit, or all fit
+/// is decided by the caller).
+fn rows_within(limit: Option<usize>, per_slice: usize) -> Option<usize> {
+    limit.map(|l| l / per_slice.max(1))
+}
+
+/// Applies `f` to pieces of at most `rows` slices of `x` along `axis` and concatenates the
+/// results along it (`None`, or all slices fit: one call). `f` must treat the slices along
+/// `axis` independently and keep their count.
+///
+/// # Shapes
+/// - x: any; `f` maps `[.., k, ..]` to `[.., k, ..]` (other axes may change)
+pub fn by_pieces<const D: usize>(
+    x: Tensor<D>,
+    axis: usize,
+    rows: Option<usize>,
+    f: impl Fn(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
+    let total = x.dims()[axis];
+    match rows {
+        Some(r) if r > 0 && r < total => {
+            let r = chunk_len(total, r);
+            let outs: Vec<Tensor<D>> =
+                (0..total).step_by(r).map(|s| f(x.clone().narrow(axis, s, r.min(total - s)))).collect();
+            Tensor::cat(outs, axis)
+        }
+        _ => f(x),
+    }
 }
 
 /// Multi-head scaled dot-product attention on packed `[b, l, heads·d]` projections.
@@ -231,14 +345,9 @@ fn chunk_len(total: usize, max: usize) -> usize {
 /// - x: `[n, l, c]` → `[n, l, c']`
 pub fn chunk_rows(x: Tensor<3>, max_rows: Option<usize>, f: impl Fn(Tensor<3>) -> Tensor<3>) -> Tensor<3> {
     let [n, l, c] = x.dims();
-    let total = n * l;
     match max_rows {
-        Some(r) if r > 0 && r < total => {
-            let r = chunk_len(total, r);
-            let flat = x.reshape([1, total, c]); // [1, (n l), c]
-            let outs: Vec<Tensor<3>> =
-                (0..total).step_by(r).map(|s| f(flat.clone().narrow(1, s, r.min(total - s)))).collect();
-            let y = Tensor::cat(outs, 1);
+        Some(r) if r > 0 && r < n * l => {
+            let y = by_pieces(x.reshape([1, n * l, c]), 1, Some(r), f); // [1, (n l), c']
             let co = y.dims()[2];
             y.reshape([n, l, co])
         }
@@ -306,6 +415,47 @@ mod tests {
         for rows in [1, 16, 149] {
             let e = rel(chunk_rows(x.clone(), Some(rows), ff), whole.clone());
             assert!(e <= 1e-6, "{rows} rows per chunk: rel_l2 {e:e}");
+        }
+    }
+
+    /// Layers run in pieces below a device's binding limit equal one piece: GroupNorm split
+    /// by samples and by groups, a 3×3 conv by samples, a temporal conv by rows.
+    #[test]
+    fn pieces_below_the_binding_limit_equal_one_piece() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([6, 64, 5, 7], Distribution::Normal(0.5, 2.0), &device);
+        let gn = GroupNorm {
+            weight: Tensor::random([64], Distribution::Normal(1.0, 0.1), &device),
+            bias: Tensor::random([64], Distribution::Normal(0.0, 0.1), &device),
+            groups: 32,
+            eps: 1e-5,
+        };
+        let flat = |t: Tensor<4>| t.reshape([1, 6 * 64, 35]);
+        let whole = gn.forward_within(x.clone(), None);
+        let per_sample = 64 * 35;
+        for limit in [per_sample, 2 * per_sample + 1, per_sample / 4, 70] {
+            let e = rel(flat(gn.forward_within(x.clone(), Some(limit))), flat(whole.clone()));
+            assert!(e <= 1e-6, "GroupNorm in pieces of {limit}: rel_l2 {e:e}");
+        }
+        let w = Tensor::<4>::random([48, 64, 3, 3], Distribution::Normal(0.0, 0.1), &device);
+        let b = Tensor::<1>::random([48], Distribution::Normal(0.0, 0.1), &device);
+        let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let flat48 = |t: Tensor<4>| t.reshape([1, 6 * 48, 35]);
+        let whole = conv2d_within(x.clone(), &w, Some(&b), opts.clone(), None);
+        for limit in [per_sample, 3 * per_sample] {
+            let e =
+                rel(flat48(conv2d_within(x.clone(), &w, Some(&b), opts.clone(), Some(limit))), flat48(whole.clone()));
+            assert!(e <= 1e-6, "conv2d in pieces of {limit}: rel_l2 {e:e}");
+        }
+        let v = x.reshape([2, 64, 3, 5, 7]);
+        let wt = Tensor::<5>::random([64, 64, 3, 1, 1], Distribution::Normal(0.0, 0.1), &device);
+        let bt = Tensor::<1>::random([64], Distribution::Normal(0.0, 0.1), &device);
+        let topts = ConvOptions::new([1, 1, 1], [1, 0, 0], [1, 1, 1], 1);
+        let flat5 = |t: Tensor<5>| t.reshape([1, 2 * 64 * 3, 35]);
+        let whole = conv3d_within(v.clone(), &wt, &bt, topts.clone(), None);
+        for limit in [2 * 64 * 3 * 7, 2 * 64 * 3 * 7 * 2] {
+            let e = rel(flat5(conv3d_within(v.clone(), &wt, &bt, topts.clone(), Some(limit))), flat5(whole.clone()));
+            assert!(e <= 1e-6, "temporal conv in pieces of {limit}: rel_l2 {e:e}");
         }
     }
 }

@@ -283,6 +283,11 @@ impl Autoencoder {
         self.quant_conv.weight.device()
     }
 
+    /// The device of the decoder half.
+    pub fn decoder_device(&self) -> burn::tensor::Device {
+        self.post_quant_conv.weight.device()
+    }
+
     /// Encodes pixels in [−1, 1] into the latent posterior (unscaled), in the encoder's
     /// dtype; the posterior is f32.
     ///
@@ -297,13 +302,14 @@ impl Autoencoder {
         Posterior { mean, logvar }
     }
 
-    /// Decodes an unscaled latent (the caller divides by `scale_factor`) in the decoder's
-    /// dtype, returning f32.
+    /// Decodes an unscaled latent (the caller divides by `scale_factor`) on the decoder's
+    /// device in its dtype, returning f32 on that device.
     ///
     /// # Shapes
     /// - z: `[n, embed_dim, h, w]` → `[n, 3, 8h, 8w]`, not clamped
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        let z = z.cast(self.post_quant_conv.weight.dtype());
+        let w = &self.post_quant_conv.weight;
+        let z = z.to_device(&w.device()).cast(w.dtype());
         self.decoder.forward(self.post_quant_conv.forward(z)).cast(burn::tensor::DType::F32)
     }
 }

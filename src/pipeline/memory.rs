@@ -68,6 +68,12 @@ pub struct MemoryPlan {
     pub batch_cfg: bool,
     /// Chunk limit for attention scores and feed-forward hidden states.
     pub chunk_elems: usize,
+    /// The VAE decoder on the CPU backend: set when one decoded frame's largest feature map
+    /// exceeds the adapter's largest buffer (lavapipe's 128 MiB at 320×512), which no GPU
+    /// kernel could bind.
+    pub decoder_on_host: bool,
+    /// The adapter's largest buffer in bytes (`None`: unknown or the CPU backend).
+    pub max_binding: Option<u64>,
 }
 
 impl MemoryPlan {
@@ -101,8 +107,51 @@ impl MemoryPlan {
             encoders_on_host: mode == MemoryMode::Low && backend == Backend::Wgpu,
             batch_cfg: mode == MemoryMode::Balanced,
             chunk_elems: base.min(cap).max(1 << 16),
+            decoder_on_host: false,
+            max_binding,
         }
     }
+
+    /// What runs on the CPU under this plan, for people (`None`: everything on the device).
+    pub fn on_host(&self) -> Option<&'static str> {
+        match (self.encoders_on_host, self.decoder_on_host) {
+            (true, true) => Some("encoders and VAE decoder on the CPU"),
+            (true, false) => Some("encoders on the CPU"),
+            (false, true) => Some("VAE decoder on the CPU"),
+            (false, false) => None,
+        }
+    }
+
+    /// Moves the decoder to the CPU if a `height` × `width` frame of `cfg` needs a buffer
+    /// larger than the adapter has.
+    pub fn place_decoder(mut self, cfg: &ModelConfig, height: usize, width: usize) -> Self {
+        self.decoder_on_host = self.max_binding.is_some_and(|b| largest_decoder_map(cfg, height, width) > b);
+        self
+    }
+}
+
+/// Bytes of the VAE decoder's largest f32 feature map for one `height` × `width` frame: the
+/// second level's channels upsampled to full size (256 × H × W for the SD VAE).
+pub fn largest_decoder_map(cfg: &ModelConfig, height: usize, width: usize) -> u64 {
+    let top = (cfg.vae.ch * cfg.vae.ch_mult.get(1).copied().unwrap_or(1)) as u64;
+    top * height as u64 * width as u64 * 4
+}
+
+/// Bytes of the largest tensor a UNet call keeps whole on the device, in the compute dtype:
+/// an output block's input (the upsampled features concatenated with the skip), for all
+/// `n` samples (frames × batched branches). The f32 working copies of GroupNorm and the
+/// convolutions are taken in pieces (`model::nn::piece_limit`), so they do not count.
+fn largest_unet_tensor(cfg: &ModelConfig, n: u64, lh: u64, lw: u64, bytes: u64) -> u64 {
+    let mc = cfg.unet.model_channels as u64;
+    let mults = &cfg.unet.channel_mult;
+    let (mut h, mut w, mut largest) = (lh, lw, 0);
+    for (level, mult) in mults.iter().enumerate() {
+        let below = mults.get(level + 1).unwrap_or(mult);
+        largest = largest.max(n * (*mult.max(below) as u64 + *mult as u64) * mc * h * w * bytes);
+        h = h.div_ceil(2);
+        w = w.div_ceil(2);
+    }
+    largest
 }
 
 /// Device memory a generation needs, in bytes.
@@ -112,6 +161,8 @@ pub struct MemoryEstimate {
     pub weights: u64,
     /// Peak activations of one UNet call (all guidance branches when batched) or a decode.
     pub activations: u64,
+    /// The largest single tensor the device must hold.
+    pub largest_tensor: u64,
 }
 
 impl MemoryEstimate {
@@ -145,8 +196,10 @@ pub fn estimate(
     calls: usize,
 ) -> MemoryEstimate {
     let bytes = dtype.size() as u64;
-    let mut weights = params(cfg, &[prefix::UNET]) * bytes
-        + params(cfg, &["first_stage_model.decoder", "first_stage_model.post_quant_conv"]) * 4;
+    let mut weights = params(cfg, &[prefix::UNET]) * bytes;
+    if !plan.decoder_on_host {
+        weights += params(cfg, &["first_stage_model.decoder", "first_stage_model.post_quant_conv"]) * 4;
+    }
     if !plan.encoders_on_host {
         weights += params(cfg, &[prefix::TEXT, prefix::VISION, prefix::RESAMPLER]) * bytes;
         weights += params(cfg, &["first_stage_model.encoder", "first_stage_model.quant_conv"]) * 4;
@@ -174,31 +227,33 @@ pub fn estimate(
     let unet = (skips + 10 * widest) * bytes + 2 * whole.min(plan.chunk_elems as u64) * 4;
     // One decoded frame, f32: about four live maps of the second level's width upsampled
     // to full size (the largest), plus the mid-block's single-head attention scores.
-    let top = (cfg.vae.ch * cfg.vae.ch_mult.get(1).copied().unwrap_or(1)) as u64;
-    let decode = 4 * top * height as u64 * width as u64 * 4 + (lh * lw).pow(2) * 4;
-    MemoryEstimate { weights, activations: unet.max(decode) }
+    let map = largest_decoder_map(cfg, height, width);
+    let decode = if plan.decoder_on_host { 0 } else { 4 * map + (lh * lw).pow(2) * 4 };
+    let mut largest_tensor = largest_unet_tensor(cfg, n, lh, lw, bytes);
+    if !plan.decoder_on_host {
+        largest_tensor = largest_tensor.max(map);
+    }
+    MemoryEstimate { weights, activations: unet.max(decode), largest_tensor }
 }
 
 /// Why a run was refused before it started.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "this run needs about {need_gb:.1} GB of GPU memory ({weights_gb:.1} GB weights + {act_gb:.1} GB activations) \
-     but the budget is {budget_gb:.1} GB: {advice}"
-)]
-pub struct WontFit {
-    pub need_gb: f64,
-    pub weights_gb: f64,
-    pub act_gb: f64,
-    pub budget_gb: f64,
-    pub advice: String,
+pub enum WontFit {
+    #[error(
+        "this run needs about {need_gb:.1} GB of GPU memory ({weights_gb:.1} GB weights + {act_gb:.1} GB activations) \
+         but the budget is {budget_gb:.1} GB: {advice}"
+    )]
+    Budget { need_gb: f64, weights_gb: f64, act_gb: f64, budget_gb: f64, advice: String },
+    #[error(
+        "this run needs one GPU buffer of {need_mib} MiB, but this adapter's largest is {limit_mib} MiB \
+         (a driver limit, not memory): {advice}"
+    )]
+    Binding { need_mib: u64, limit_mib: u64, advice: String },
 }
 
-/// Refuses a run whose estimate exceeds `budget` (when the budget is known).
+/// Refuses a run whose estimate exceeds `budget` (when the budget is known), or that needs a
+/// tensor larger than the adapter's largest buffer.
 pub fn check_fits(est: &MemoryEstimate, budget: Option<u64>, plan: &MemoryPlan, dtype: DType) -> Result<(), WontFit> {
-    let Some(budget) = budget else { return Ok(()) };
-    if est.total() <= budget {
-        return Ok(());
-    }
     let mut advice = Vec::new();
     if plan.mode != MemoryMode::Low {
         advice.push("choose the `low` memory mode");
@@ -207,13 +262,22 @@ pub fn check_fits(est: &MemoryEstimate, budget: Option<u64>, plan: &MemoryPlan, 
         advice.push("use f16 precision");
     }
     advice.push("or choose a smaller output size");
+    let advice = advice.join(", ");
+    if let Some(limit) = plan.max_binding.filter(|l| est.largest_tensor > *l) {
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        return Err(WontFit::Binding { need_mib: mib(est.largest_tensor), limit_mib: limit >> 20, advice });
+    }
+    let Some(budget) = budget else { return Ok(()) };
+    if est.total() <= budget {
+        return Ok(());
+    }
     let gb = |b: u64| b as f64 / 1e9;
-    Err(WontFit {
+    Err(WontFit::Budget {
         need_gb: gb(est.total()),
         weights_gb: gb(est.weights),
         act_gb: gb(est.activations),
         budget_gb: gb(budget),
-        advice: advice.join(", "),
+        advice,
     })
 }
 
@@ -294,5 +358,32 @@ mod tests {
                 assert!(f32 <= 12.0, "512 f32 low estimate {f32:.2} GB");
             }
         }
+    }
+
+    /// At 320×512 lavapipe's 128 MiB buffers cannot hold a decoded frame's largest map
+    /// (256 × 320 × 512 f32, 168 MB): the decoder goes to the CPU. f32 cannot run the UNet
+    /// there at all (an output block's input, 960 × 16 × 40 × 64 f32, is 157 MB): refused
+    /// before the run with advice; f16 fits. A 2 GiB GPU keeps everything on the device.
+    #[test]
+    fn the_binding_limit_places_the_decoder_and_refuses_what_cannot_exist() {
+        let cfg = ModelConfig::preset(Variant::V512);
+        let plan = |binding| {
+            MemoryPlan::resolve(MemoryMode::Low, Backend::Wgpu, None, Some(binding), |_| 0)
+                .place_decoder(&cfg, 320, 512)
+        };
+        let lavapipe = plan(128 << 20);
+        assert!(lavapipe.decoder_on_host);
+        assert_eq!(lavapipe.on_host(), Some("encoders and VAE decoder on the CPU"));
+        let e16 = estimate(&cfg, 16, 320, 512, DType::F16, &lavapipe, 2);
+        assert_eq!(e16.largest_tensor, 16 * 960 * 40 * 64 * 2);
+        assert!(check_fits(&e16, None, &lavapipe, DType::F16).is_ok());
+        let e32 = estimate(&cfg, 16, 320, 512, DType::F32, &lavapipe, 2);
+        let err = check_fits(&e32, None, &lavapipe, DType::F32).unwrap_err();
+        assert!(matches!(err, WontFit::Binding { need_mib: 150, limit_mib: 128, .. }), "{err:?}");
+        assert!(err.to_string().contains("use f16 precision"), "{err}");
+        let gpu = plan(2 << 30);
+        assert!(!gpu.decoder_on_host);
+        let e = estimate(&cfg, 16, 320, 512, DType::F32, &gpu, 2);
+        assert!(e.weights > e16.weights && check_fits(&e, None, &gpu, DType::F32).is_ok());
     }
 }

@@ -70,7 +70,9 @@ impl RunConfig {
     ) -> Result<MemoryPlan, RuntimeError> {
         let dtype = self.dtype()?;
         let need = |p: &MemoryPlan| memory::estimate(cfg, frames, height, width, dtype, p, 2).total();
-        Ok(MemoryPlan::resolve(self.memory, self.backend, self.budget(), None, need))
+        let max_binding = crate::device::max_binding(self.backend);
+        let plan = MemoryPlan::resolve(self.memory, self.backend, self.budget(), max_binding, need);
+        Ok(plan.place_decoder(cfg, height, width))
     }
 
     /// The estimate of one generation under `plan` with `calls` UNet calls per step.
@@ -96,17 +98,18 @@ impl RunConfig {
     pub fn placement(&self, plan: &MemoryPlan) -> Result<Placement, RuntimeError> {
         let device = self.backend.device();
         let dtype = self.dtype()?;
-        Ok(if plan.encoders_on_host {
+        let placement = if plan.encoders_on_host {
             Placement::encoders_on_host(&device, dtype)
         } else {
             Placement::single(&device, dtype)
-        })
+        };
+        Ok(if plan.decoder_on_host { placement.decoder_on_host() } else { placement })
     }
 
     /// One line for logs and the app: `wgpu f16, memory low (encoders on the CPU)`.
     pub fn describe(&self, plan: &MemoryPlan) -> String {
         let dtype = self.dtype().map(dtype_name).unwrap_or("?");
-        let enc = if plan.encoders_on_host { ", encoders on the CPU" } else { "" };
+        let enc = plan.on_host().map(|h| format!(", {h}")).unwrap_or_default();
         let cfg = if plan.batch_cfg { ", batched guidance" } else { "" };
         format!("{} {dtype}, memory {}{enc}{cfg}", self.backend, plan.mode)
     }
