@@ -9,7 +9,7 @@
 //! happens in f32 inside burn's attention kernels.
 
 use burn::tensor::activation;
-use burn::tensor::module::{attention, conv2d, conv3d, linear};
+use burn::tensor::module::{attention, conv2d, linear};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
 use burn::tensor::{DType, Device, Tensor};
 
@@ -156,6 +156,16 @@ impl Conv2d {
         let opts = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], 1);
         conv2d_acc(x, &self.weight, self.bias.as_ref(), opts)
     }
+
+    /// The dtype of the weights.
+    pub fn dtype(&self) -> DType {
+        self.weight.dtype()
+    }
+
+    /// The device of the weights.
+    pub fn device(&self) -> Device {
+        self.weight.device()
+    }
 }
 
 /// Compute dtype of a convolution over `x`: f32 when `x` is f16.
@@ -202,40 +212,65 @@ pub fn conv2d_within(
     })
 }
 
-/// A temporal `conv3d` (kernel `(kt, 1, 1)`, no spatial padding) with f32 accumulation in
-/// f16 (see [`conv_dtype`]), over as many image rows at a time as the device can bind: with
-/// a 1×1 spatial kernel every row is independent, so the result is the same.
-///
-/// # Shapes
-/// - x: `[n, in, t, h, w]`, weight `[out, in, kt, 1, 1]` → `[n, out, t', h, w]`
-pub fn conv3d_acc(x: Tensor<5>, weight: &Tensor<5>, bias: &Tensor<1>, opts: ConvOptions<3>) -> Tensor<5> {
-    let limit = piece_limit(&x.device());
-    conv3d_within(x, weight, bias, opts, limit)
+/// `Conv3d` with kernel `(k, 1, 1)` and zero padding `(k/2, 0, 0)`: a convolution over time
+/// only (the UNet's `temopral_conv`), computed as one matmul of every position's time window
+/// by the kernel matrix. burn's WGSL backend has no implicit-GEMM convolution without
+/// cooperative matrices, so `conv3d` there is a direct kernel: on lavapipe the 512 UNet call
+/// (16×8×16 latent, f32) took 118 s with it and 101 s with this matmul. On the CPU backend
+/// the two agree to f32 rounding (tested). (The 3×3 spatial convs were tried as unfolded
+/// matmuls too and gained nothing there, 101 s, so they stay on burn's `conv2d`.)
+#[derive(Debug, Clone)]
+pub struct TemporalConv {
+    /// `[in·k, out]`, rows in the checkpoint's `[in, k]` order.
+    pub weight: Tensor<2>,
+    pub bias: Tensor<1>,
+    pub k: usize,
 }
 
-/// [`conv3d_acc`] with pieces of at most `limit` f32 elements.
-///
-/// # Shapes
-/// - as [`conv3d_acc`]
-pub fn conv3d_within(
-    x: Tensor<5>,
-    weight: &Tensor<5>,
-    bias: &Tensor<1>,
-    opts: ConvOptions<3>,
-    limit: Option<usize>,
-) -> Tensor<5> {
-    let [n, cin, t, _, w] = x.dims();
-    let [cout, _, _, kh, kw] = weight.dims();
-    debug_assert!(
-        kh == 1 && kw == 1 && opts.padding[1] == (0, 0) && opts.padding[2] == (0, 0),
-        "temporal kernels only"
-    );
-    let rows = rows_within(limit, n * cin.max(cout) * t * w);
-    by_pieces(x, 3, rows.map(|r| r.max(1)), |x| {
-        let (dtype, acc) = (x.dtype(), conv_dtype(&x));
-        let y = conv3d(x.cast(acc), weight.clone().cast(acc), Some(bias.clone().cast(acc)), opts.clone());
-        y.cast(dtype)
-    })
+impl TemporalConv {
+    /// Loads `weight` `[out, in, k, 1, 1]` and `bias` `[out]`.
+    pub fn load(vars: &Vars, cin: usize, cout: usize, k: usize) -> Self {
+        Self {
+            weight: vars.linear_weight_stored("weight", &[cout, cin, k, 1, 1], cout, cin * k),
+            bias: vars.tensor("bias", [cout]),
+            k,
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[n, in, t, h, w]` → `[n, out, t, h, w]`
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let limit = piece_limit(&x.device());
+        self.forward_within(x, limit)
+    }
+
+    /// [`Self::forward`] over as many image rows at a time as keep the windows within
+    /// `limit` elements (positions are independent: the result is the same).
+    ///
+    /// # Shapes
+    /// - as [`Self::forward`]
+    pub fn forward_within(&self, x: Tensor<5>, limit: Option<usize>) -> Tensor<5> {
+        let [n, cin, t, _, w] = x.dims();
+        let cout = self.bias.dims()[0];
+        let rows = rows_within(limit, n * w * t * (cin * self.k).max(cout));
+        by_pieces(x, 3, rows.map(|r| r.max(1)), |x| self.windows_by_matmul(x))
+    }
+
+    /// # Shapes
+    /// - x: `[n, in, t, h, w]` → `[n, out, t, h, w]`
+    fn windows_by_matmul(&self, x: Tensor<5>) -> Tensor<5> {
+        let [n, c, t, h, w] = x.dims();
+        let (k, pad) = (self.k, self.k / 2);
+        let m = n * h * w;
+        let x = x.permute([0, 3, 4, 2, 1]).reshape([m, t, c]); // [(n h w), t, c]
+        let zeros = Tensor::<3>::zeros([m, pad, c], (&x.device(), x.dtype()));
+        let x = Tensor::cat(vec![zeros.clone(), x, zeros], 1); // [(n h w), t + 2·pad, c]
+        let taps: Vec<Tensor<3>> = (0..k).map(|j| x.clone().narrow(1, j, t)).collect();
+        let windows = Tensor::stack::<4>(taps, 3).reshape([m * t, c * k]); // [(n h w t), (c k)]
+        let y = linear(windows, self.weight.clone(), Some(self.bias.clone())); // [(n h w t), out]
+        let cout = y.dims()[1];
+        y.reshape([n, h, w, t, cout]).permute([0, 4, 3, 1, 2])
+    }
 }
 
 /// The most f32 elements one working copy may hold on `device`: cubecl's page size on wgpu,
@@ -419,7 +454,8 @@ mod tests {
     }
 
     /// Layers run in pieces below a device's binding limit equal one piece: GroupNorm split
-    /// by samples and by groups, a 3×3 conv by samples, a temporal conv by rows.
+    /// by samples and by groups, a 3×3 conv by samples, a temporal conv by rows; the
+    /// temporal conv as a matmul equals burn's `conv3d`.
     #[test]
     fn pieces_below_the_binding_limit_equal_one_piece() {
         let device = Device::flex();
@@ -448,13 +484,17 @@ mod tests {
             assert!(e <= 1e-6, "conv2d in pieces of {limit}: rel_l2 {e:e}");
         }
         let v = x.reshape([2, 64, 3, 5, 7]);
-        let wt = Tensor::<5>::random([64, 64, 3, 1, 1], Distribution::Normal(0.0, 0.1), &device);
-        let bt = Tensor::<1>::random([64], Distribution::Normal(0.0, 0.1), &device);
+        let wt = Tensor::<5>::random([48, 64, 3, 1, 1], Distribution::Normal(0.0, 0.1), &device);
+        let bt = Tensor::<1>::random([48], Distribution::Normal(0.0, 0.1), &device);
+        let tc = TemporalConv { weight: wt.clone().reshape([48, 64 * 3]).swap_dims(0, 1), bias: bt.clone(), k: 3 };
         let topts = ConvOptions::new([1, 1, 1], [1, 0, 0], [1, 1, 1], 1);
-        let flat5 = |t: Tensor<5>| t.reshape([1, 2 * 64 * 3, 35]);
-        let whole = conv3d_within(v.clone(), &wt, &bt, topts.clone(), None);
-        for limit in [2 * 64 * 3 * 7, 2 * 64 * 3 * 7 * 2] {
-            let e = rel(flat5(conv3d_within(v.clone(), &wt, &bt, topts.clone(), Some(limit))), flat5(whole.clone()));
+        let flat5 = |t: Tensor<5>| t.reshape([1, 2 * 48 * 3, 35]);
+        let conv = burn::tensor::module::conv3d(v.clone(), wt, Some(bt), topts);
+        let whole = tc.forward_within(v.clone(), None);
+        let e = rel(flat5(whole.clone()), flat5(conv));
+        assert!(e <= 1e-6, "temporal conv as a matmul against conv3d: rel_l2 {e:e}");
+        for limit in [2 * 7 * 3 * 64 * 3, 2 * 7 * 3 * 64 * 3 * 2] {
+            let e = rel(flat5(tc.forward_within(v.clone(), Some(limit))), flat5(whole.clone()));
             assert!(e <= 1e-6, "temporal conv in pieces of {limit}: rel_l2 {e:e}");
         }
     }

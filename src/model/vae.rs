@@ -280,12 +280,12 @@ impl Autoencoder {
 
     /// The device of the encoder half.
     pub fn encoder_device(&self) -> burn::tensor::Device {
-        self.quant_conv.weight.device()
+        self.quant_conv.device()
     }
 
     /// The device of the decoder half.
     pub fn decoder_device(&self) -> burn::tensor::Device {
-        self.post_quant_conv.weight.device()
+        self.post_quant_conv.device()
     }
 
     /// Encodes pixels in [−1, 1] into the latent posterior (unscaled), in the encoder's
@@ -294,7 +294,7 @@ impl Autoencoder {
     /// # Shapes
     /// - x: `[n, 3, H, W]` → mean, logvar `[n, embed_dim, H/8, W/8]`
     pub fn encode(&self, x: Tensor<4>) -> Posterior {
-        let x = x.cast(self.quant_conv.weight.dtype());
+        let x = x.cast(self.quant_conv.dtype());
         let moments = self.quant_conv.forward(self.encoder.forward(x)).cast(burn::tensor::DType::F32);
         let e = self.embed_dim;
         let mean = moments.clone().narrow(1, 0, e);
@@ -308,8 +308,8 @@ impl Autoencoder {
     /// # Shapes
     /// - z: `[n, embed_dim, h, w]` → `[n, 3, 8h, 8w]`, not clamped
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        let w = &self.post_quant_conv.weight;
-        let z = z.to_device(&w.device()).cast(w.dtype());
+        let c = &self.post_quant_conv;
+        let z = z.to_device(&c.device()).cast(c.dtype());
         self.decoder.forward(self.post_quant_conv.forward(z)).cast(burn::tensor::DType::F32)
     }
 }

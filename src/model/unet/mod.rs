@@ -224,12 +224,12 @@ impl UNet {
 
     /// The dtype the UNet computes in (that of its weights).
     pub fn dtype(&self) -> DType {
-        self.out_conv.weight.dtype()
+        self.out_conv.dtype()
     }
 
     /// The device the UNet runs on.
     pub fn device(&self) -> burn::tensor::Device {
-        self.out_conv.weight.device()
+        self.out_conv.device()
     }
 
     /// Predicts noise or velocity.

@@ -1,9 +1,8 @@
 //! `ResBlock` with its `temopral_conv` (openaimodel3d.py:109-279).
 
 use burn::tensor::Tensor;
-use burn::tensor::ops::ConvOptions;
 
-use crate::model::nn::{Conv2d, GroupNorm, Linear, conv3d_acc, silu};
+use crate::model::nn::{Conv2d, GroupNorm, Linear, TemporalConv, silu};
 use crate::weights::vars::Vars;
 
 /// ResBlock and `out` GroupNorms: 32 groups, eps 1e-5 (`GroupNormSpecific`, basics.py:76-87).
@@ -13,26 +12,22 @@ const GN_EPS: f64 = 1e-5;
 #[derive(Debug, Clone)]
 struct TemporalConvStage {
     norm: GroupNorm,
-    weight: Tensor<5>,
-    bias: Tensor<1>,
+    conv: TemporalConv,
 }
 
 impl TemporalConvStage {
     /// `conv_index` is 2 for `conv1` (no dropout) and 3 for `conv2..4`.
     fn load(vars: &Vars, ch: usize, conv_index: usize) -> Self {
-        let conv = vars.pp(conv_index);
         Self {
             norm: GroupNorm::load(&vars.pp(0), ch, 32, GN_EPS),
-            weight: conv.tensor("weight", [ch, ch, 3, 1, 1]),
-            bias: conv.tensor("bias", [ch]),
+            conv: TemporalConv::load(&vars.pp(conv_index), ch, ch, 3),
         }
     }
 
     /// # Shapes
     /// - x: `[b, c, t, h, w]` → `[b, c, t, h, w]` (zero padding in time)
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let h = silu(self.norm.forward(x));
-        conv3d_acc(h, &self.weight, &self.bias, ConvOptions::new([1, 1, 1], [1, 0, 0], [1, 1, 1], 1))
+        self.conv.forward(silu(self.norm.forward(x)))
     }
 }
 
