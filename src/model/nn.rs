@@ -286,8 +286,8 @@ pub fn piece_limit(device: &Device) -> Option<usize> {
     usize::try_from(bytes / 4).ok()
 }
 
-/// How many slices of `per_slice` elements fit in `limit` (`None`: no limit, or all fit
-/// is decided by the caller).
+/// How many slices of `per_slice` elements fit in `limit` (`None` when there is no limit;
+/// 0 when not even one fits, which the caller handles).
 fn rows_within(limit: Option<usize>, per_slice: usize) -> Option<usize> {
     limit.map(|l| l / per_slice.max(1))
 }
