@@ -114,12 +114,13 @@ impl GroupNorm {
             ((grouped - mean) / (var + eps).sqrt()).cast(dtype)
         };
         let grouped = x.reshape([n, g, (c / g) * rest]); // [n, g, c/g · rest]
-        let normed = if rows_within(limit, c * rest).is_some_and(|r| r == 0) {
+        let normed = match rows_within(limit, c * rest) {
             // One sample exceeds the limit: split every sample's groups.
-            let rows = rows_within(limit, (c / g) * rest).unwrap_or(g).max(1);
-            by_pieces(grouped, 1, Some(rows), normalise)
-        } else {
-            by_pieces(grouped, 0, rows_within(limit, c * rest), normalise)
+            Some(0) => {
+                let rows = rows_within(limit, (c / g) * rest).unwrap_or(g).max(1);
+                by_pieces(grouped, 1, Some(rows), normalise)
+            }
+            samples => by_pieces(grouped, 0, samples, normalise),
         };
         let normed = normed.reshape([n, c, rest]); // [n, c, rest]
         let w = self.weight.clone().reshape([1, c, 1]);
