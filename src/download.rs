@@ -25,7 +25,13 @@ pub fn repository(variant: Variant) -> &'static str {
 
 /// Where `model.ckpt` of `variant` is downloaded from.
 pub fn official_url(variant: Variant) -> String {
-    format!("https://huggingface.co/{}/resolve/main/model.ckpt", repository(variant))
+    mirror_url("https://huggingface.co", variant)
+}
+
+/// `model.ckpt` of `variant` on a Hugging Face mirror (`https://hf-mirror.com` or a local
+/// one), which serves the same paths as huggingface.co.
+pub fn mirror_url(host: &str, variant: Variant) -> String {
+    format!("{}/{}/resolve/main/model.ckpt", host.trim().trim_end_matches('/'), repository(variant))
 }
 
 /// Attempts per download: a cut connection resumes where it stopped.

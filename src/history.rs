@@ -100,8 +100,7 @@ impl History {
 
     /// The default location in the platform data directory.
     pub fn default_root() -> Option<PathBuf> {
-        directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio")
-            .map(|d| d.data_dir().join("history"))
+        crate::identity::data_dir().map(|d| d.join("history"))
     }
 
     /// The folder.

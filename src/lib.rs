@@ -14,6 +14,7 @@ pub mod device;
 pub mod download;
 pub mod export;
 pub mod history;
+pub mod identity;
 pub mod model;
 pub mod parity;
 pub mod pipeline;

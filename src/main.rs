@@ -1,5 +1,9 @@
 //! `dynamicrafter-studio`: the app, and its headless subcommands.
 
+// A release build on Windows is a GUI program (no console window beside the app); the
+// subcommands attach to the console they were started from (`console::attach_parent`).
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,10 +14,20 @@ use dynamicrafter_studio::device::{Backend, Precision};
 use dynamicrafter_studio::pipeline::memory::MemoryMode;
 
 #[derive(Debug, Parser)]
-#[command(name = "dynamicrafter-studio", version, about = "Turn a still image into a short animated video, offline")]
+#[command(
+    name = "dynamicrafter-studio",
+    version = dynamicrafter_studio::identity::VERSION_LINE,
+    about = "Turn a still image into a short animated video, offline",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Files to open, as a file manager passes them: images fill the image slot (two fill
+    /// the first and last frame for interpolation); a `.ckpt`, `.pt`, `.pth` or
+    /// `.safetensors` starts the import.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// Backend of the app's model worker (`wgpu` or `cpu`).
     #[arg(long)]
     backend: Option<Backend>,
@@ -68,6 +82,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    dynamicrafter_studio::cli::console::attach_parent();
     let args = Args::parse();
     let result = match args.command {
         None => {
@@ -79,6 +94,7 @@ fn main() -> ExitCode {
                 backend: args.backend,
                 model,
                 image: args.image,
+                files: args.files,
                 ..Default::default()
             })
         }

@@ -33,6 +33,7 @@ fn main_screen_snapshot() {
         history_dir: Some(tmp.path().to_path_buf()),
         fresh: true,
         image: None,
+        files: Vec::new(),
     };
     let mut h = egui_kittest::Harness::builder()
         .with_size([1280.0, 820.0])

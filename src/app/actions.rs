@@ -72,6 +72,10 @@ pub enum Action {
     OpenImageDialog {
         second: bool,
     },
+    /// Files from the command line or a drop (`open_files` sorts them into intents).
+    OpenFiles(Vec<PathBuf>),
+    /// Switch the generation mode (image to video, interpolation, loop).
+    SetMode(Mode),
     ClearImage {
         second: bool,
     },
@@ -144,7 +148,10 @@ pub(super) fn set_image(app: &mut StudioApp, second: bool, img: InputImage) {
         app.state.last_image = img.path.clone();
         app.image = Some(img);
     }
-    app.notice = None;
+    // A good image answers an earlier error (a broken file); information stays.
+    if app.notice.as_ref().is_some_and(|n| n.is_error) {
+        app.notice = None;
+    }
 }
 
 /// Applies one action.
@@ -225,7 +232,9 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 return error(app, "a download or import is already running", "Wait for it, or cancel it first.");
             }
             let status = ModelStatus::Downloading { variant, done: 0, total: 0, speed: 0.0 };
-            start_import(app, status, |cancel| Command::Download { variant, url: None, cancel });
+            let mirror = app.state.mirror.trim();
+            let url = (!mirror.is_empty()).then(|| crate::download::mirror_url(mirror, variant));
+            start_import(app, status, |cancel| Command::Download { variant, url, cancel });
         }
         Action::OpenFolder(dir) => {
             let opener = if cfg!(target_os = "macos") {
@@ -311,7 +320,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::ImportDialog => {
             let file = rfd::FileDialog::new()
                 .set_title("Import a DynamiCrafter checkpoint")
-                .add_filter("Checkpoints", &["ckpt", "pt", "pth", "safetensors"])
+                .add_filter("Checkpoints", super::open_files::MODEL_EXTENSIONS)
                 .pick_file();
             if let Some(path) = file {
                 app.push(Action::Import { path, variant: None });
@@ -325,12 +334,18 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::OpenImageDialog { second } => {
             let file = rfd::FileDialog::new()
                 .set_title("Choose an image")
-                .add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"])
+                .add_filter("Images", super::open_files::IMAGE_EXTENSIONS)
                 .pick_file();
             if let Some(path) = file {
                 app.push(Action::SetImage { second, path });
             }
         }
+        Action::OpenFiles(paths) => {
+            for a in super::open_files::actions(&paths, app.state.variant, app.state.settings.mode) {
+                app.push(a);
+            }
+        }
+        Action::SetMode(mode) => app.state.settings.mode = mode,
         Action::ClearImage { second } => {
             if second {
                 app.image2 = None;

@@ -8,6 +8,7 @@ mod clips;
 mod events;
 pub mod export_job;
 mod image_load;
+pub mod open_files;
 pub mod panels;
 mod queue_store;
 pub mod state;
@@ -43,6 +44,8 @@ pub struct AppOptions {
     pub fresh: bool,
     /// Start with this input image.
     pub image: Option<PathBuf>,
+    /// Files passed on the command line (*Open with*): images and checkpoints.
+    pub files: Vec<PathBuf>,
 }
 
 /// An input image slot.
@@ -217,7 +220,11 @@ impl StudioApp {
         if let Some(p) = opts.image.clone() {
             state.last_image = Some(p);
         }
-        Self::with_context(&cc.egui_ctx, state, opts.history_dir)
+        let mut app = Self::with_context(&cc.egui_ctx, state, opts.history_dir);
+        if !opts.files.is_empty() {
+            app.push(Action::OpenFiles(opts.files));
+        }
+        app
     }
 
     /// Creates the app on an egui context (also used by tests).
@@ -396,14 +403,22 @@ fn spawn_worker(ctx: &egui::Context, state: &PersistedState, history: &History) 
 
 /// Runs the desktop app (blocks until the window closes).
 pub fn run(opts: AppOptions) -> Result<(), eframe::Error> {
-    let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("DynamiCrafter Studio")
-            .with_inner_size([1280.0, 820.0])
-            .with_min_inner_size([900.0, 600.0])
-            .with_drag_and_drop(true),
-        persist_window: true,
-        ..Default::default()
-    };
-    eframe::run_native("DynamiCrafter Studio", native, Box::new(move |cc| Ok(Box::new(StudioApp::new(cc, opts)))))
+    use crate::identity;
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title(identity::APP_NAME)
+        .with_app_id(identity::APP_ID)
+        .with_inner_size([1280.0, 820.0])
+        .with_min_inner_size([900.0, 600.0])
+        .with_drag_and_drop(true);
+    match eframe::icon_data::from_png_bytes(identity::ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(e) => eprintln!("warning: the window icon does not decode: {e}"),
+    }
+    // The settings stay in the folder eframe chose from the app's name (not the app id).
+    let persistence_path = identity::settings_file();
+    if let Some(dir) = persistence_path.as_ref().and_then(|p| p.parent()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let native = eframe::NativeOptions { viewport, persist_window: true, persistence_path, ..Default::default() };
+    eframe::run_native(identity::APP_NAME, native, Box::new(move |cc| Ok(Box::new(StudioApp::new(cc, opts)))))
 }

@@ -81,6 +81,9 @@ pub struct PersistedState {
     /// The sweep's values (as typed).
     #[serde(default)]
     pub sweep: super::sweep::SweepSpec,
+    /// Downloads come from this Hugging Face mirror (empty: huggingface.co itself).
+    #[serde(default)]
+    pub mirror: String,
 }
 
 impl PersistedState {
@@ -114,6 +117,7 @@ impl Default for PersistedState {
             export: crate::export::ExportOptions::default(),
             last_export_dir: None,
             sweep: Default::default(),
+            mirror: String::new(),
         }
     }
 }

@@ -341,8 +341,7 @@ fn write_safetensors(
 /// The platform data directory for imported models, e.g.
 /// `~/.local/share/dynamicrafter-studio/models` on Linux.
 pub fn default_model_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("org", "DynamiCrafter Studio", "dynamicrafter-studio")
-        .map(|d| d.data_dir().join("models"))
+    crate::identity::data_dir().map(|d| d.join("models"))
 }
 
 /// The models imported into `dir` (their manifests), newest file first.

@@ -19,6 +19,7 @@ fn options(history: &std::path::Path) -> AppOptions {
         history_dir: Some(history.to_path_buf()),
         fresh: true,
         image: None,
+        files: Vec::new(),
     }
 }
 
@@ -242,6 +243,34 @@ fn first_run_offers_the_four_official_models() {
     }
     let m = &h.state().catalog;
     assert!(m.iter().all(|m| m.memory_gb.0 > 1.0 && m.memory_gb.0 < m.memory_gb.1), "{m:?}");
+    // The list must not widen the controls column (it grew to ~800 px of 1280 and squeezed
+    // the player): every Download button stays within the column's default width.
+    for _ in 0..3 {
+        h.step();
+    }
+    let right = h.query_all_by_label("Download 10.4 GB").map(|b| b.rect().max.x).fold(0.0, f64::max);
+    assert!(right < 420.0, "the first-run list widened the controls column to {right} px");
+}
+
+/// Files passed on the command line, as a file manager's "Open with" does: two images fill
+/// the first and the last frame and switch to interpolation; anything else is named.
+#[test]
+fn files_on_the_command_line_fill_the_image_slots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = crate::common::tiny_fixture();
+    let files = vec![dir.join("input.png"), dir.join("input2.png"), dir.join("config.json")];
+    let opts = AppOptions { model: None, files, ..options(tmp.path()) };
+    let mut h = Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| StudioApp::new(cc, opts));
+    h.step();
+    step_until(&mut h, "both images", 30, |a| a.image.is_some() && a.image2.is_some());
+    let a = h.state();
+    assert!(a.image.as_ref().and_then(|i| i.path.as_ref()).is_some_and(|p| p.ends_with("input.png")));
+    assert!(a.image2.as_ref().and_then(|i| i.path.as_ref()).is_some_and(|p| p.ends_with("input2.png")));
+    assert_eq!(a.state.settings.mode, dynamicrafter_studio::pipeline::conditioning::Mode::Interpolation);
+    assert!(a.notice.as_ref().is_some_and(|n| n.text.contains("config.json")), "{:?}", a.notice);
 }
 
 /// Requests still queued when the app closes are there, and run, when it opens again.

@@ -1,5 +1,6 @@
 //! The panels, one file each. Functions that draw take `&mut Ui` and end in `_ui`.
 
+pub mod about;
 pub mod comfy;
 pub mod compare;
 pub mod controls;
@@ -23,7 +24,7 @@ use super::StudioApp;
 pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui(app, ui));
     egui::Panel::bottom("status_bar").show(ui, |ui| progress::status_ui(app, ui));
-    egui::Panel::left("controls").resizable(true).default_size(360.0).show(ui, |ui| {
+    egui::Panel::left("controls").resizable(true).default_size(360.0).size_range(300.0..=560.0).show(ui, |ui| {
         // The main action stays in view however small the window; the sections scroll.
         egui::Panel::bottom("primary_actions").show(ui, |ui| primary::primary_ui(app, ui));
         egui::ScrollArea::vertical().show(ui, |ui| {
@@ -46,6 +47,7 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     });
     model::variant_choice_ui(app, &ui.ctx().clone());
     export_dialog::export_dialog_ui(app, &ui.ctx().clone());
+    about::about_ui(&ui.ctx().clone(), &app.adapter);
 }
 
 /// A foldable section of the controls (its open state persists with the window).
@@ -55,11 +57,12 @@ fn section(ui: &mut egui::Ui, title: &str, open: bool, add: impl FnOnce(&mut egu
 
 fn top_bar_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        ui.heading("DynamiCrafter Studio");
+        ui.heading(crate::identity::APP_NAME);
         ui.separator();
         ui.label(egui::RichText::new(&app.adapter).weak());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             theme::theme_switch_ui(app, ui);
+            about::about_button_ui(ui);
         });
     });
 }

@@ -99,26 +99,52 @@ fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     let busy = matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. });
     let first_run = app.imported.is_empty() && matches!(app.model, ModelStatus::None | ModelStatus::Failed(_));
     egui::CollapsingHeader::new("Get a model").default_open(first_run).show(ui, |ui| {
-        egui::Grid::new("catalog").num_columns(3).spacing([10.0, 6.0]).striped(true).show(ui, |ui| {
-            for m in app.catalog.clone() {
+        // One row per model, the description wrapped below it: the first-run list must never
+        // widen the controls column (and squeeze the player).
+        for m in app.catalog.clone() {
+            ui.horizontal(|ui| {
                 ui.label(egui::RichText::new(m.variant.name()).strong());
-                ui.label(format!("{} · {} · needs ~{:.1} GB GPU memory", m.output, m.purpose, m.memory_gb.0)).on_hover_text(format!(
-                    "{:.1} GB download from huggingface.co/{}. GPU memory (estimated, f16): {:.1} GB with Memory: low, \
-                     {:.1} GB balanced.",
-                    m.download_gb,
-                    crate::download::repository(m.variant),
-                    m.memory_gb.0,
-                    m.memory_gb.1
-                ));
-                if ui
-                    .add_enabled(!busy, egui::Button::new(format!("Download {:.1} GB", m.download_gb)))
-                    .on_hover_text(format!("Needs about {:.1} GB of GPU memory (f16, Memory: low)", m.memory_gb.0))
-                    .clicked()
-                {
-                    app.push(Action::Download(m.variant));
-                }
-                ui.end_row();
-            }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui
+                        .add_enabled(!busy, egui::Button::new(format!("Download {:.1} GB", m.download_gb)))
+                        .on_hover_text(format!("Needs about {:.1} GB of GPU memory (f16, Memory: low)", m.memory_gb.0))
+                        .clicked()
+                    {
+                        app.push(Action::Download(m.variant));
+                    }
+                });
+            });
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "{} · {} · needs ~{:.1} GB GPU memory",
+                        m.output, m.purpose, m.memory_gb.0
+                    ))
+                    .weak(),
+                )
+                .wrap(),
+            )
+            .on_hover_text(format!(
+                "{:.1} GB download from huggingface.co/{}. GPU memory (estimated, f16): {:.1} GB with Memory: low, \
+                 {:.1} GB balanced.",
+                m.download_gb,
+                crate::download::repository(m.variant),
+                m.memory_gb.0,
+                m.memory_gb.1
+            ));
+            ui.add_space(4.0);
+        }
+        ui.horizontal(|ui| {
+            ui.label("Mirror");
+            ui.add(
+                egui::TextEdit::singleline(&mut app.state.mirror)
+                    .hint_text("huggingface.co")
+                    .desired_width(f32::INFINITY),
+            )
+            .on_hover_text(
+                "Download from a Hugging Face mirror that serves the same paths \
+                 (e.g. https://hf-mirror.com, or one on your network). Empty: huggingface.co.",
+            );
         });
     });
 }

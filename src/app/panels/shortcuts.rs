@@ -55,11 +55,10 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
     if play {
         app.player.playing = !app.player.playing;
     }
+    let mut paths = Vec::new();
     for f in dropped {
-        let path = f.path().to_path_buf();
-        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-        let is_model = matches!(ext.as_str(), "ckpt" | "safetensors" | "pt" | "pth");
-        if path.as_os_str().is_empty() {
+        if f.path().as_os_str().is_empty() {
+            // Dropped bytes without a file (a browser image).
             match f.bytes() {
                 Ok(bytes) => app.push(Action::SetImageBytes {
                     second: false,
@@ -70,12 +69,13 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
                     app.push(Action::Notify(super::super::Notice { text: e, advice: String::new(), is_error: true }))
                 }
             }
-        } else if is_model {
-            // The file decides which model it is; the user is asked when it cannot.
-            app.push(Action::Import { path, variant: None });
         } else {
-            app.push(Action::SetImage { second: false, path });
+            paths.push(f.path().to_path_buf());
         }
+    }
+    if !paths.is_empty() {
+        // Images fill the slots; a checkpoint imports (the file decides which model it is).
+        app.push(Action::OpenFiles(paths));
     }
     for img in pasted {
         let [w, h] = img.size;
