@@ -14,7 +14,7 @@
 # Usage: packaging/build.sh [--linux-bin F] [--windows-exe F] [--macos-bin F] TARGET...
 # Without --linux-bin / --windows-exe the script runs `cargo build --release --locked` (for
 # the Windows target with `--target x86_64-pc-windows-gnu`). Needs, from Debian:
-# dpkg-dev lintian rpm desktop-file-utils appstream librsvg2-bin icoutils icnsutils
+# dpkg-dev lintian rpm help2man desktop-file-utils appstream librsvg2-bin icoutils icnsutils
 # gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 nsis (and wine64 for packaging/wine-smoke.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,12 +63,16 @@ stage_linux() {
   local root=$1 prefix=$2
   rm -rf "$root"
   install -Dm755 "$linux_bin" "$root$prefix/bin/$BIN_NAME"
-  strip --strip-unneeded "$root$prefix/bin/$BIN_NAME"
+  strip --strip-unneeded --remove-section=.comment "$root$prefix/bin/$BIN_NAME"
   install -Dm644 "packaging/linux/$APP_ID.desktop" "$root$prefix/share/applications/$APP_ID.desktop"
   install -Dm644 "packaging/linux/$APP_ID.metainfo.xml" "$root$prefix/share/metainfo/$APP_ID.metainfo.xml"
   (cd "$work/icons" && find hicolor -type f) | while read -r f; do
     install -Dm644 "$work/icons/$f" "$root$prefix/share/icons/$f"
   done
+  # The manual page, from --help and --version.
+  install -d "$root$prefix/share/man/man1"
+  help2man --no-info --name "$SUMMARY" --version-string "$VERSION" "$linux_bin" \
+    | gzip -9n > "$root$prefix/share/man/man1/$BIN_NAME.1.gz"
 }
 
 # Debian's machine-readable copyright file: our licence, and where the others are.
@@ -80,7 +84,7 @@ Upstream-Contact: $HOMEPAGE/issues
 Source: $HOMEPAGE
 
 Files: *
-Copyright: The DynamiCrafter Studio developers
+Copyright: 2026 The DynamiCrafter Studio developers
 License: Apache-2.0
 Comment: The binary also contains third-party crates and OpenH264 (BSD-2-Clause) under
  the licences listed with their full texts in
@@ -93,7 +97,7 @@ EOF
 }
 
 build_deb() {
-  need dpkg-deb dpkg-shlibdeps lintian gzip
+  need dpkg-deb dpkg-shlibdeps lintian gzip help2man
   linux_binary; icons
   local root=$work/deb/root arch version=$VERSION
   arch=$(dpkg --print-architecture)
@@ -103,8 +107,9 @@ build_deb() {
   install -d "$doc"
   debian_copyright > "$doc/copyright"
   gzip -9n < packaging/THIRD-PARTY-NOTICES.txt > "$doc/THIRD-PARTY-NOTICES.txt.gz"
-  printf '%s (%s) unstable; urgency=medium\n\n  * Release %s: see %s/releases\n\n -- %s  %s\n' \
-    "$BIN_NAME" "$version" "$version" "$HOMEPAGE" "$MAINTAINER" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" \
+  install -Dm644 packaging/linux/lintian-overrides.txt "$root/usr/share/lintian/overrides/$BIN_NAME"
+  printf '%s (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
+    "$BIN_NAME" "$version" "$version" "$MAINTAINER" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" \
     | gzip -9n > "$doc/changelog.gz"
   # Libraries the binary links (dpkg-shlibdeps), and those wgpu and winit open at run time
   # (dlopen: invisible to it): the Vulkan loader, xkbcommon, X11 and Wayland clients.
@@ -135,24 +140,27 @@ Description: $SUMMARY
  (10 GB each) are downloaded from the app's first screen. Without a Vulkan
  GPU driver, Mesa's software driver (mesa-vulkan-drivers) runs it slowly.
 EOF
+  (cd "$root" && find usr -type f -print0 | sort -z | xargs -0 md5sum > DEBIAN/md5sums)
   local deb=$dist/${BIN_NAME}_${version}_${arch}.deb
   dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
   say "lintian $(basename "$deb")"
-  lintian --tag-display-limit 0 --suppress-tags-from-file packaging/linux/lintian-overrides.txt "$deb" || true
+  lintian --tag-display-limit 0 "$deb" 2>/dev/null || true
   lintian_errors "$deb"
   echo "$deb: $(du -h "$deb" | cut -f1)"
 }
 
-# Fails on any lintian error (warnings are listed above and explained in the README).
+# Fails on any lintian error (warnings are listed above and explained in packaging/README.md).
 lintian_errors() {
-  if lintian --suppress-tags-from-file packaging/linux/lintian-overrides.txt "$1" | grep -q '^E:'; then
+  local report
+  report=$(lintian "$1" 2>/dev/null)
+  if grep -q '^E:' <<<"$report"; then
     echo "build.sh: lintian reports errors for $1" >&2
     exit 1
   fi
 }
 
 build_rpm() {
-  need rpmbuild
+  need rpmbuild help2man
   linux_binary; icons
   say "rpm"
   local top root
@@ -190,9 +198,11 @@ cp -a "$root/." "%{buildroot}/"
 /usr/share/applications/$APP_ID.desktop
 /usr/share/metainfo/$APP_ID.metainfo.xml
 /usr/share/icons/hicolor/*/apps/$APP_ID.*
+/usr/share/man/man1/$BIN_NAME.1.gz
 EOF
   rpmbuild --quiet -bb --define "_topdir $top" --define "_build_id_links none" \
-    --define "__strip /bin/true" "$top/SPECS/$BIN_NAME.spec"
+    --define "__strip /bin/true" --define "__os_install_post %{nil}" --define "_binary_payload w9.xzdio" \
+    "$top/SPECS/$BIN_NAME.spec"
   local rpm
   rpm=$(find "$top/RPMS" -name '*.rpm' | head -n1)
   cp "$rpm" "$dist/"
@@ -201,6 +211,7 @@ EOF
 }
 
 build_tar() {
+  need help2man
   linux_binary; icons
   say "tar"
   local name=$BIN_NAME-$VERSION-x86_64-linux
@@ -301,7 +312,7 @@ build_macos() {
 }
 
 check_static() {
-  need desktop-file-validate appstreamcli python3
+  need desktop-file-validate appstreamcli python3 makensis
   say "desktop file"
   desktop-file-validate "packaging/linux/$APP_ID.desktop" && echo "desktop-file-validate: OK"
   say "AppStream metadata"
@@ -312,12 +323,11 @@ check_static() {
   say "scripts"
   for s in packaging/*.sh packaging/linux/install.sh scripts/*.sh; do bash -n "$s"; done
   echo "bash -n: OK"
-  if command -v makensis >/dev/null; then
-    say "NSIS script"
-    # Preprocess only (/PPO): the syntax and the defines, without the files to pack.
-    makensis -V1 -PPO -DVERSION="$VERSION" -DAPP_ID="$APP_ID" -DSRC=. -DICON=icon.ico -DOUT=setup.exe \
-      packaging/windows/installer.nsi >/dev/null && echo "makensis -PPO: OK"
-  fi
+  need makensis
+  say "NSIS script"
+  # Preprocess only (/PPO): the syntax and the defines, without the files to pack.
+  makensis -V1 -PPO -DVERSION="$VERSION" -DAPP_ID="$APP_ID" -DSRC=. -DICON=icon.ico -DOUT=setup.exe \
+    packaging/windows/installer.nsi >/dev/null && echo "makensis -PPO: OK"
 }
 
 for t in "${targets[@]}"; do

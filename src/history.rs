@@ -1,10 +1,12 @@
 //! Generation history: every finished or cancelled clip is saved at once as PNG frames, a
 //! thumbnail and its complete settings, in its own folder under the app's data directory.
 //!
-//! An entry is written into a hidden `.partial-*` folder and renamed when complete, so a
-//! crash or a killed process never leaves a half-written entry in the list; leftovers are
+//! An entry is written into a hidden `.partial-*` folder, flushed to the disk and renamed
+//! when complete, so a crash, a killed process or a power loss never leaves a half-written
+//! entry in the list; leftovers are
 //! removed by [`History::clean_partial`].
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -82,6 +84,38 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
     move |source| HistoryError::Io { path: path.to_path_buf(), source }
 }
 
+/// Creates `path`, lets `write` fill it, and flushes it to the disk.
+fn write_synced(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), HistoryError> {
+    let file = std::fs::File::create(path).map_err(io(path))?;
+    let mut w = std::io::BufWriter::new(file);
+    write(&mut w).and_then(|()| w.flush()).map_err(io(path))?;
+    w.get_ref().sync_all().map_err(io(path))
+}
+
+/// Writes an image as PNG, flushed to the disk.
+fn write_png(path: &Path, image: &RgbImage) -> Result<(), HistoryError> {
+    let encode_err = |e: image::ImageError| HistoryError::Encode { path: path.to_path_buf(), msg: e.to_string() };
+    let mut result = Ok(());
+    write_synced(path, |w| {
+        result = image.write_to(w, image::ImageFormat::Png).map_err(encode_err);
+        Ok(())
+    })?;
+    result
+}
+
+/// Flushes a folder's entries (new names, renames) to the disk. Only Unix lets a program
+/// open a folder for this; NTFS journals its metadata itself.
+fn sync_dir(dir: &Path) -> Result<(), HistoryError> {
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// The most frames an entry may list (clips have 16; the bound keeps a damaged record from
 /// asking for billions).
 const MAX_FRAMES: usize = 1024;
@@ -132,26 +166,29 @@ impl History {
         }
         let dir = self.root.join(&id);
         std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+        sync_dir(&self.root)?;
         Ok(HistoryEntry { id, dir, record })
     }
 
+    /// Writes the entry's files into `tmp`, each flushed to the disk, then the folder itself,
+    /// so the rename that publishes it never exposes files whose data a power loss could
+    /// still drop.
     fn write_entry(&self, tmp: &Path, record: &HistoryRecord, frames: &[RgbImage]) -> Result<(), HistoryError> {
         std::fs::create_dir_all(tmp).map_err(io(tmp))?;
         for (k, f) in frames.iter().enumerate() {
-            let p = tmp.join(format!("frame_{:04}.png", k + 1));
-            f.save(&p).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
+            write_png(&tmp.join(format!("frame_{:04}.png", k + 1)), f)?;
         }
         if let Some(first) = frames.first() {
             let scale = (128.0 / first.width().max(first.height()) as f32).min(1.0);
             let (w, h) =
                 (((first.width() as f32 * scale) as u32).max(1), ((first.height() as f32 * scale) as u32).max(1));
             let thumb = image::imageops::resize(first, w, h, image::imageops::FilterType::Triangle);
-            let p = tmp.join("thumb.png");
-            thumb.save(&p).map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
+            write_png(&tmp.join("thumb.png"), &thumb)?;
         }
         let p = tmp.join("settings.json");
         let json = serde_json::to_string_pretty(record).unwrap_or_default();
-        std::fs::write(&p, json).map_err(io(&p))
+        write_synced(&p, |w| w.write_all(json.as_bytes()))?;
+        sync_dir(tmp)
     }
 
     /// Complete entries, newest first. Unreadable folders are skipped.

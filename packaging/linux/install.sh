@@ -7,7 +7,7 @@ app_id=io.github.dynamicrafter_studio.DynamiCrafterStudio
 uninstall=0
 if [ "${1:-}" = "--uninstall" ]; then uninstall=1; shift; fi
 prefix=${1:-$HOME/.local}
-files="bin/dynamicrafter-studio share/applications/$app_id.desktop share/metainfo/$app_id.metainfo.xml"
+files="bin/dynamicrafter-studio share/applications/$app_id.desktop share/metainfo/$app_id.metainfo.xml share/man/man1/dynamicrafter-studio.1.gz"
 for d in "$here"/share/icons/hicolor/*/apps; do
   size=$(basename "$(dirname "$d")")
   for f in "$d"/*; do files="$files share/icons/hicolor/$size/apps/$(basename "$f")"; done

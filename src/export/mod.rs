@@ -45,7 +45,7 @@ pub use crate::export::progress::{ExportPhase, ExportProgress, ExportReport};
 pub use crate::export::sequence::frame_order;
 pub use crate::export::sidecar::sidecar_path;
 
-use crate::export::atomic::{write_atomically, write_bytes_atomically};
+use crate::export::atomic::{commit_all, stage, stage_bytes};
 use crate::export::progress::Progress;
 use crate::export::sequence::Sequence;
 
@@ -114,8 +114,8 @@ pub fn export(clip: &Clip, path: &Path, opts: &ExportOptions) -> Result<Format, 
 /// `progress` is called before encoding, after every frame and before the file is moved
 /// into place; returning `false` cancels: the temporary output is removed and
 /// [`ExportError::Cancelled`] returned. With [`ExportOptions::sidecar`], `<path>.json` is
-/// written too (see [`sidecar_path`]); the output is committed first, the sidecar right
-/// after (if that fails, the new output is removed again).
+/// written too (see [`sidecar_path`]); the two are committed together or not at all (a
+/// failure leaves what was there before, also when overwriting).
 ///
 /// # Errors
 /// [`ExportError::UnknownFormat`], [`ExportError::InvalidOptions`],
@@ -146,7 +146,7 @@ pub fn export_with_progress(
     let mut progress = Progress::new(progress, seq.len());
     progress.report(ExportPhase::Preparing, 0)?;
     let mut bytes = 0;
-    write_atomically(path, opts.overwrite, |tmp| {
+    let mut staged = vec![stage(path, opts.overwrite, |tmp| {
         bytes = match format {
             Format::Gif => gif::write(&seq, tmp, opts, &mut progress)?,
             Format::PngFrames => frames::write(&seq, tmp, opts, &mut progress)?,
@@ -154,14 +154,12 @@ pub fn export_with_progress(
             Format::Apng => apng::write(&seq, tmp, opts, &mut progress)?,
         };
         Ok(())
-    })?;
+    })?];
     if let Some(sc) = &sidecar {
         let json = sidecar::sidecar_json(format, &seq, opts);
-        if let Err(e) = write_bytes_atomically(sc, opts.overwrite, json.as_bytes()) {
-            let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
-            return Err(e);
-        }
+        staged.push(stage_bytes(sc, opts.overwrite, json.as_bytes())?);
     }
+    commit_all(staged, opts.overwrite)?;
     Ok(ExportReport {
         format,
         path: path.to_path_buf(),
