@@ -72,6 +72,22 @@ pub enum HistoryError {
     NotFound(String),
 }
 
+/// An entry folder whose settings cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// Folder name.
+    pub id: String,
+    /// What is wrong, for people.
+    pub problem: String,
+}
+
+/// What [`History::scan`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub entries: Vec<HistoryEntry>,
+    pub damaged: Vec<Damaged>,
+}
+
 /// The history folder.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -84,41 +100,29 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
     move |source| HistoryError::Io { path: path.to_path_buf(), source }
 }
 
-/// Creates `path`, lets `write` fill it, and flushes it to the disk.
-fn write_synced(
-    path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> Result<(), HistoryError> {
-    let file = std::fs::File::create(path).map_err(io(path))?;
-    let mut w = std::io::BufWriter::new(file);
-    write(&mut w).and_then(|()| w.flush()).map_err(io(path))?;
-    w.get_ref().sync_all().map_err(io(path))
-}
-
 /// Writes an image as PNG, flushed to the disk.
 fn write_png(path: &Path, image: &RgbImage) -> Result<(), HistoryError> {
-    let encode_err = |e: image::ImageError| HistoryError::Encode { path: path.to_path_buf(), msg: e.to_string() };
-    let mut result = Ok(());
-    write_synced(path, |w| {
-        result = image.write_to(w, image::ImageFormat::Png).map_err(encode_err);
+    let mut encoded = Ok(());
+    crate::durable::write_with(path, |w| {
+        encoded = image.write_to(w, image::ImageFormat::Png);
         Ok(())
-    })?;
-    result
+    })
+    .map_err(io(path))?;
+    encoded.map_err(|e| HistoryError::Encode { path: path.to_path_buf(), msg: e.to_string() })
 }
 
-/// Flushes a folder's entries (new names, renames) to the disk. Only Unix lets a program
-/// open a folder for this; NTFS journals its metadata itself.
+/// [`crate::durable::sync_dir`], reporting the folder.
 fn sync_dir(dir: &Path) -> Result<(), HistoryError> {
-    #[cfg(unix)]
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::durable::sync_dir(dir).map_err(io(dir))
 }
 
 /// The most frames an entry may list (clips have 16; the bound keeps a damaged record from
 /// asking for billions).
 const MAX_FRAMES: usize = 1024;
+
+/// The most pixels an entry's frames may decode to in all (a 16-frame 576×1024 clip is
+/// 9.4 Mpx; this bound is 768 MB of RGB).
+const MAX_CLIP_PIXELS: u64 = 256_000_000;
 
 /// 64-bit FNV-1a digest as hex (identifies the input image; not a security hash).
 pub fn digest(bytes: &[u8]) -> String {
@@ -187,52 +191,59 @@ impl History {
         }
         let p = tmp.join("settings.json");
         let json = serde_json::to_string_pretty(record).unwrap_or_default();
-        write_synced(&p, |w| w.write_all(json.as_bytes()))?;
+        crate::durable::write_with(&p, |w| w.write_all(json.as_bytes())).map_err(io(&p))?;
         sync_dir(tmp)
     }
 
-    /// Complete entries, newest first. Unreadable folders are skipped.
+    /// Complete entries, newest first (see [`History::scan`] for the damaged ones).
     pub fn list(&self) -> Vec<HistoryEntry> {
-        let Ok(rd) = std::fs::read_dir(&self.root) else {
-            return Vec::new();
-        };
-        let mut entries: Vec<HistoryEntry> = rd
-            .filter_map(Result::ok)
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .filter_map(|e| {
-                let dir = e.path();
-                let text = std::fs::read_to_string(dir.join("settings.json")).ok()?;
-                let record: HistoryRecord = serde_json::from_str(&text).ok()?;
-                Some(HistoryEntry { id: e.file_name().to_string_lossy().into_owned(), dir, record })
-            })
-            .collect();
-        entries.sort_by(|a, b| b.record.created_unix_ms.cmp(&a.record.created_unix_ms).then(b.id.cmp(&a.id)));
-        entries
+        self.scan().entries
     }
 
-    /// Reads an entry's frames back.
-    /// Reads an entry's frames back. The record and the files may have been edited or
-    /// damaged: the frame count and every frame's size are bounded before decoding.
-    pub fn load_frames(&self, entry: &HistoryEntry) -> Result<Vec<RgbImage>, HistoryError> {
-        if entry.record.frames > MAX_FRAMES {
-            return Err(HistoryError::Encode {
-                path: entry.dir.join("settings.json"),
-                msg: format!("it lists {} frames (at most {MAX_FRAMES})", entry.record.frames),
-            });
+    /// Every entry folder: the readable ones newest first, and those whose settings cannot be
+    /// read (listed so that they can be seen and deleted, not hidden).
+    pub fn scan(&self) -> Listing {
+        let mut listing = Listing::default();
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return listing;
+        };
+        for e in rd.filter_map(Result::ok) {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if id.starts_with('.') || !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let dir = e.path();
+            let record = std::fs::read_to_string(dir.join("settings.json"))
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str::<HistoryRecord>(&text).map_err(|e| e.to_string()));
+            match record {
+                Ok(record) => listing.entries.push(HistoryEntry { id, dir, record }),
+                Err(problem) => listing.damaged.push(Damaged { id, problem: format!("settings.json: {problem}") }),
+            }
         }
+        listing.entries.sort_by(|a, b| b.record.created_unix_ms.cmp(&a.record.created_unix_ms).then(b.id.cmp(&a.id)));
+        listing.damaged.sort_by(|a, b| b.id.cmp(&a.id));
+        listing
+    }
+
+    /// Reads an entry's frames back. The record and the files may have been edited or
+    /// damaged: the frame count, every frame's size and the total decoded size are bounded
+    /// before decoding.
+    pub fn load_frames(&self, entry: &HistoryEntry) -> Result<Vec<RgbImage>, HistoryError> {
+        load_frames_within(entry, MAX_CLIP_PIXELS)
+    }
+
+    /// Reads an entry's thumbnail, bounded like an input image.
+    pub fn load_thumbnail(entry: &HistoryEntry) -> Result<RgbImage, HistoryError> {
+        let p = entry.thumbnail();
         let opts = crate::pipeline::preprocess::LoadOptions {
             apply_exif_orientation: false,
-            max_side: 4096,
-            max_pixels: 4096 * 4096,
+            max_side: 1024,
+            max_pixels: 1024 * 1024,
             ..Default::default()
         };
-        (0..entry.record.frames)
-            .map(|k| {
-                let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
-                crate::pipeline::preprocess::load_image(&p, &opts)
-                    .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
-            })
-            .collect()
+        crate::pipeline::preprocess::load_image(&p, &opts)
+            .map_err(|e| HistoryError::Encode { path: p, msg: e.to_string() })
     }
 
     /// Deletes an entry.
@@ -256,5 +267,66 @@ impl History {
             .filter(|e| e.file_name().to_string_lossy().starts_with(PARTIAL))
             .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
             .count()
+    }
+}
+
+/// [`History::load_frames`] with `max_pixels` decoded in all.
+fn load_frames_within(entry: &HistoryEntry, max_pixels: u64) -> Result<Vec<RgbImage>, HistoryError> {
+    if entry.record.frames > MAX_FRAMES {
+        return Err(HistoryError::Encode {
+            path: entry.dir.join("settings.json"),
+            msg: format!("it lists {} frames (at most {MAX_FRAMES})", entry.record.frames),
+        });
+    }
+    let opts = crate::pipeline::preprocess::LoadOptions {
+        apply_exif_orientation: false,
+        max_side: 4096,
+        max_pixels: 4096 * 4096,
+        ..Default::default()
+    };
+    let mut total = 0u64;
+    (0..entry.record.frames)
+        .map(|k| {
+            let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
+            let frame = crate::pipeline::preprocess::load_image(&p, &opts)
+                .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
+            total += u64::from(frame.width()) * u64::from(frame.height());
+            if total > max_pixels {
+                return Err(HistoryError::Encode {
+                    path: p,
+                    msg: format!("the clip's frames exceed {max_pixels} pixels in all"),
+                });
+            }
+            Ok(frame)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoded_size_of_a_clip_is_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let history = History::new(d.path());
+        let record = HistoryRecord {
+            settings: Settings::defaults(crate::model::config::Variant::V512),
+            model: "test".into(),
+            input_hash: "0".into(),
+            fit: "Reference".into(),
+            cancelled: false,
+            steps_done: 1,
+            created_unix_ms: 0,
+            frames: 3,
+            width: 10,
+            height: 10,
+            sweep: None,
+        };
+        let frames = vec![RgbImage::new(10, 10); 3];
+        let entry = history.save(record, &frames).unwrap();
+        assert_eq!(load_frames_within(&entry, 300).unwrap().len(), 3);
+        let err = load_frames_within(&entry, 299).unwrap_err().to_string();
+        assert!(err.contains("frame_0003.png"), "{err}");
     }
 }

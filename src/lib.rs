@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod device;
 pub mod download;
+pub mod durable;
 pub mod export;
 pub mod history;
 pub mod identity;

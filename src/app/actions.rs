@@ -100,6 +100,8 @@ pub enum Action {
         overwrite: bool,
     },
     CancelExport,
+    /// Try again to save the clips the history could not store.
+    SaveUnsaved,
 }
 
 /// A fresh seed from the clock (no RNG dependency needed for this).
@@ -377,6 +379,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 app.result = None;
             }
             app.entries.retain(|e| e.id != id);
+            app.damaged.retain(|d| d.id != id);
         }
         Action::QueueMove { index, up } => {
             let other = if up { index.checked_sub(1) } else { Some(index + 1) };
@@ -393,7 +396,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let (history, repaint) = (app.history.clone(), ctx.clone());
             let _ = std::thread::Builder::new().name("history-list".into()).spawn(move || {
-                let _ = tx.send(history.list());
+                let _ = tx.send(history.scan());
                 repaint.request_repaint();
             });
             app.set_history_listing(rx);
@@ -432,9 +435,11 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 ..app.state.export.clone()
             };
             let repaint = ctx.clone();
-            app.export = Some(super::export_job::ExportJob::start(app.history.clone(), entry, path, opts, move || {
-                repaint.request_repaint()
-            }));
+            let wake = move || repaint.request_repaint();
+            app.export = Some(match app.unsaved.iter().find(|u| u.entry.id == entry.id) {
+                Some(u) => super::export_job::ExportJob::start_frames(u.frames(), path, opts, wake),
+                None => super::export_job::ExportJob::start(app.history.clone(), entry, path, opts, wake),
+            });
         }
         Action::CancelExport => {
             if let Some(e) = &app.export {
@@ -442,6 +447,12 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Notify(n) => app.notice = Some(n),
+        Action::SaveUnsaved => {
+            for u in &mut app.unsaved {
+                let repaint = ctx.clone();
+                u.save(&app.history, move || repaint.request_repaint());
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use super::actions::start_next;
 use super::export_job::ExportMsg;
 use super::textures::Frames;
+use super::unsaved::Unsaved;
 use std::time::{Duration, Instant};
 
 use super::{Action, ModelStatus, Notice, Queued, StudioApp};
@@ -18,6 +19,7 @@ const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// Applies every pending event, then notices a worker that died.
 pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     poll_export(app);
+    poll_unsaved(app);
     app.poll_history_listing();
     super::actions::poll_image_loads(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
@@ -186,6 +188,23 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             }
             start_next(app);
         }
+        Event::Notice { text } => app.notice = Some(Notice { text, advice: String::new(), is_error: false }),
+        Event::Unsaved { job, record, frames, message } => {
+            if app.running.as_ref().is_some_and(|r| r.job == job) {
+                app.running = None;
+            }
+            let clip = Unsaved::new(job, *record, frames);
+            app.result = Some((Frames::new(ctx, &clip.entry.id, &clip.frames()), Some(clip.entry.clone())));
+            app.player.restart();
+            app.preview = None;
+            app.unsaved.push(clip);
+            app.notice = Some(Notice {
+                text: format!("The clip is not in the history: {message}"),
+                advice: "It stays in the player: export it, or free some space and press Save to history.".into(),
+                is_error: true,
+            });
+            start_next(app);
+        }
         Event::Failed { job, message, advice } => {
             if app.running.as_ref().is_some_and(|r| r.job == job) {
                 app.running = None;
@@ -193,6 +212,38 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.preview = None;
             app.notice = Some(Notice { text: message, advice, is_error: true });
             start_next(app);
+        }
+    }
+}
+
+/// Takes the results of *Save to history*: a saved clip joins the history (and the player
+/// shows it as that entry); a failure says why.
+fn poll_unsaved(app: &mut StudioApp) {
+    let mut k = 0;
+    while k < app.unsaved.len() {
+        match app.unsaved[k].poll() {
+            Some(Ok(entry)) => {
+                let old = app.unsaved.remove(k).entry.id;
+                if let Some((_, shown @ Some(_))) = app.result.as_mut() {
+                    if shown.as_ref().is_some_and(|e| e.id == old) {
+                        *shown = Some(entry.clone());
+                    }
+                }
+                app.entries.insert(0, entry);
+                if app.unsaved.is_empty() {
+                    app.notice =
+                        Some(Notice { text: "Saved to history".into(), advice: String::new(), is_error: false });
+                }
+            }
+            Some(Err(message)) => {
+                app.notice = Some(Notice {
+                    text: format!("Still not in the history: {message}"),
+                    advice: "The clip stays in the player: export it, or free some space and try again.".into(),
+                    is_error: true,
+                });
+                k += 1;
+            }
+            None => k += 1,
         }
     }
 }

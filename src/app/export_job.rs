@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
+use image::RgbImage;
 
 use crate::export::{Clip, ExportOptions, ExportReport, export_with_progress};
 use crate::history::{History, HistoryEntry};
@@ -37,10 +38,18 @@ impl ExportJob {
         wake: impl Fn() + Send + 'static,
     ) -> Self {
         Self::start_with(target, opts, wake, move || {
-            let frames = history.load_frames(&entry).map_err(|e| e.to_string())?;
-            let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
-            Ok(Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() })
+            history.load_frames(&entry).map(clip_of).map_err(|e| e.to_string())
         })
+    }
+
+    /// Starts exporting frames held in memory (a clip the history could not store).
+    pub fn start_frames(
+        frames: Arc<Vec<RgbImage>>,
+        target: PathBuf,
+        opts: ExportOptions,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        Self::start_with(target, opts, wake, move || Ok(clip_of(frames.to_vec())))
     }
 
     /// Starts exporting the clip `make` builds (on the export thread: reading frames from
@@ -90,4 +99,10 @@ impl ExportJob {
             }
         }
     }
+}
+
+/// A clip to export from decoded frames.
+fn clip_of(frames: Vec<RgbImage>) -> Clip {
+    let (w, h) = frames.first().map_or((0, 0), |f| (f.width() as usize, f.height() as usize));
+    Clip { width: w, height: h, frames: frames.into_iter().map(|f| f.into_raw()).collect() }
 }

@@ -14,6 +14,7 @@ mod queue_store;
 pub mod state;
 pub mod sweep;
 mod textures;
+pub mod unsaved;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -138,6 +139,8 @@ pub struct StudioApp {
     worker: Option<WorkerHandle>,
     pub history: History,
     pub entries: Vec<HistoryEntry>,
+    /// History folders whose settings cannot be read (shown, deletable).
+    pub damaged: Vec<crate::history::Damaged>,
     pub image: Option<InputImage>,
     pub image2: Option<InputImage>,
     pub model: ModelStatus,
@@ -161,6 +164,8 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// Finished clips the history could not store yet (newest last).
+    pub unsaved: Vec<unsaved::Unsaved>,
     /// The job ids last written to the queue store (running first).
     saved_queue: Vec<JobId>,
     /// What the central panel shows.
@@ -172,7 +177,7 @@ pub struct StudioApp {
     /// The imported-model listing being read off the UI thread.
     model_listing: Option<crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>>,
     /// The history listing being read off the UI thread.
-    history_listing: Option<crossbeam_channel::Receiver<Vec<HistoryEntry>>>,
+    history_listing: Option<crossbeam_channel::Receiver<crate::history::Listing>>,
     /// Frames of the clips the sheet or the comparison shows.
     pub clips: clips::ClipStore,
     /// The contact sheet's file path field.
@@ -243,6 +248,7 @@ impl StudioApp {
             worker,
             history,
             entries,
+            damaged: Vec::new(),
             image: None,
             image2: None,
             model: ModelStatus::None,
@@ -260,6 +266,7 @@ impl StudioApp {
             imported: Vec::new(),
             catalog: crate::download::catalog(),
             export: None,
+            unsaved: Vec::new(),
             export_draft: None,
             history_filter: String::new(),
             comfy: Default::default(),
@@ -322,7 +329,7 @@ impl StudioApp {
     }
 
     /// Starts replacing the history list with a fresh listing (read off the UI thread).
-    fn set_history_listing(&mut self, rx: crossbeam_channel::Receiver<Vec<HistoryEntry>>) {
+    fn set_history_listing(&mut self, rx: crossbeam_channel::Receiver<crate::history::Listing>) {
         self.history_listing = Some(rx);
     }
 
@@ -341,7 +348,8 @@ impl StudioApp {
             self.model_listing = None;
         }
         if let Some(list) = self.history_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
-            self.entries = list;
+            self.entries = list.entries;
+            self.damaged = list.damaged;
             self.history_listing = None;
         }
     }

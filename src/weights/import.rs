@@ -248,6 +248,7 @@ pub fn import_source(
         return Err(e);
     }
     std::fs::rename(&tmp_path, &final_path).map_err(werr(&final_path))?;
+    crate::durable::sync_dir(dest_dir).map_err(werr(dest_dir))?;
     let manifest = ModelManifest {
         variant: name.into(),
         source: src.to_path_buf(),
@@ -259,9 +260,35 @@ pub fn import_source(
     let mpath = dest_dir.join(format!("dynamicrafter_{name}.json"));
     let json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     let mtmp = mpath.with_extension("json.partial");
-    std::fs::write(&mtmp, json).map_err(werr(&mtmp))?;
+    crate::durable::write_with(&mtmp, |w| w.write_all(json.as_bytes())).map_err(werr(&mtmp))?;
     std::fs::rename(&mtmp, &mpath).map_err(werr(&mpath))?;
+    crate::durable::sync_dir(dest_dir).map_err(werr(dest_dir))?;
     Ok(manifest)
+}
+
+/// How long an import's temporary file must have been left untouched to count as abandoned
+/// (an import in progress writes to it all the time).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Removes what interrupted imports left in `dir`: `*.partial` files (up to ~5 GB each, from
+/// a closed app or a crash mid-import) untouched for five minutes. Returns how many files
+/// and bytes went. Downloads keep their `.part` files on purpose (they resume).
+pub fn clean_stale_partials(dir: &Path) -> (usize, u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = (0, 0);
+    for e in rd.filter_map(Result::ok) {
+        let Ok(meta) = e.metadata() else { continue };
+        let stale = meta.modified().ok().and_then(|t| now.duration_since(t).ok()).is_some_and(|age| age >= STALE_AFTER);
+        let partial = e.path().extension().is_some_and(|x| x == "partial");
+        if meta.is_file() && partial && stale && std::fs::remove_file(e.path()).is_ok() {
+            removed.0 += 1;
+            removed.1 += meta.len();
+        }
+    }
+    removed
 }
 
 /// The dtype a tensor is cached in: the top-level buffers (the noise schedule: `betas`,
@@ -361,4 +388,31 @@ pub fn list_imported(dir: &Path) -> Vec<(PathBuf, ModelManifest)> {
         .collect();
     out.sort_by(|a, b| b.2.cmp(&a.2));
     out.into_iter().map(|(p, m, _)| (p, m)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An abandoned import's temporary file goes; one still being written (recently
+    /// touched), a resumable download and a finished model stay.
+    #[test]
+    fn stale_import_leftovers_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: usize, age_s: u64| {
+            let p = d.path().join(name);
+            std::fs::write(&p, vec![0u8; bytes]).unwrap();
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
+            File::options().write(true).open(&p).unwrap().set_modified(t).unwrap();
+            p
+        };
+        let stale = file("dynamicrafter_512.safetensors.partial", 1000, 3600);
+        let live = file("dynamicrafter_1024.safetensors.partial", 10, 5);
+        let download = file("model.ckpt.part", 10, 3600);
+        let model = file("dynamicrafter_256.safetensors", 10, 3600);
+        assert_eq!(clean_stale_partials(d.path()), (1, 1000));
+        assert!(!stale.exists());
+        assert!(live.exists() && download.exists() && model.exists());
+        assert_eq!(clean_stale_partials(&d.path().join("missing")), (0, 0));
+    }
 }

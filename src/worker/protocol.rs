@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use image::RgbImage;
 
 use crate::device::Backend;
-use crate::history::HistoryEntry;
+use crate::history::{HistoryEntry, HistoryRecord};
 use crate::model::config::Variant;
 use crate::pipeline::generate::{Phase, Settings};
 use crate::pipeline::preprocess::FitMode;
@@ -175,5 +175,18 @@ pub enum Event {
         job: JobId,
         message: String,
         advice: String,
+    },
+    /// Something the user should know that is neither a result nor an error.
+    Notice {
+        text: String,
+    },
+    /// Finished or cancelled, but the history could not store it (`message` says why): the
+    /// frames come here, so the clip stays in the player, exportable, and saving can be
+    /// retried.
+    Unsaved {
+        job: JobId,
+        record: Box<HistoryRecord>,
+        frames: Vec<RgbImage>,
+        message: String,
     },
 }

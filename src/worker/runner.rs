@@ -113,6 +113,16 @@ impl Runner {
     /// Runs until [`Command::Shutdown`] or until the UI is gone.
     pub fn run(mut self, commands: Receiver<Command>) {
         self.history.clean_partial();
+        if let Some(dir) = default_model_dir() {
+            let (n, bytes) = crate::weights::import::clean_stale_partials(&dir);
+            if n > 0 {
+                let text = format!(
+                    "Removed {n} unfinished file(s) of an interrupted import ({:.2} GB freed)",
+                    bytes as f64 / 1e9
+                );
+                self.send(Event::Notice { text });
+            }
+        }
         let backend = self.run.backend;
         let adapter = std::panic::catch_unwind(|| crate::device::adapter_label(backend))
             .unwrap_or_else(|_| format!("{backend} (adapter unknown)"));
@@ -416,7 +426,7 @@ impl Runner {
                     height: g.height as u32,
                     sweep: job.sweep.clone(),
                 };
-                match self.history.save(record, &frames) {
+                match self.history.save(record.clone(), &frames) {
                     Ok(entry) => {
                         self.send(Event::Finished {
                             job: job.id,
@@ -427,11 +437,7 @@ impl Runner {
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        self.send(Event::Failed {
-                            job: job.id,
-                            message,
-                            advice: "The clip could not be saved to history; free some disk space.".into(),
-                        });
+                        self.send(Event::Unsaved { job: job.id, record: Box::new(record), frames, message });
                     }
                 }
             }

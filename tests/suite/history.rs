@@ -92,3 +92,21 @@ fn delete_and_restore_roundtrip() {
     h.delete(&e.id).unwrap();
     assert!(h.list().is_empty());
 }
+
+/// An entry whose settings cannot be read is listed as damaged (not hidden), and deletes.
+#[test]
+fn a_damaged_entry_is_listed_and_can_be_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let history = History::new(tmp.path());
+    let good = history.save(record(1), &frames(1)[..2]).unwrap();
+    let bad = history.save(record(2), &frames(2)[..2]).unwrap();
+    std::fs::write(bad.dir.join("settings.json"), b"{ not json").unwrap();
+    let listing = history.scan();
+    assert_eq!(listing.entries.iter().map(|e| &e.id).collect::<Vec<_>>(), vec![&good.id]);
+    assert_eq!(listing.damaged.len(), 1);
+    assert_eq!(listing.damaged[0].id, bad.id);
+    assert!(listing.damaged[0].problem.contains("settings.json"), "{:?}", listing.damaged[0]);
+    history.delete(&bad.id).unwrap();
+    assert!(history.scan().damaged.is_empty());
+    assert_eq!(history.list().len(), 1);
+}

@@ -359,3 +359,54 @@ fn a_sweep_makes_a_contact_sheet_and_two_clips_compare() {
     assert_eq!(names, vec!["text_weight"], "{diff:?}");
     assert!(h.query_by_label("text_weight").is_some(), "the difference is not shown");
 }
+
+/// The history cannot store the finished clip (its folder became a file): the clip stays in
+/// the player with an error that says so, exports from memory, and *Save to history* stores
+/// it once the folder is back.
+#[test]
+fn a_clip_the_history_cannot_store_stays_exportable_and_saves_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("history");
+    std::fs::create_dir(&root).unwrap();
+    let mut h = harness(&root);
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+    h.state_mut().state.settings.steps = 2;
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::write(&root, b"not a folder").unwrap();
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    step_until(&mut h, "the unsaved clip", 300, |a| a.running.is_none() && !a.unsaved.is_empty());
+    let n = h.state().notice.clone().unwrap();
+    assert!(n.is_error && n.text.contains("not in the history"), "{n:?}");
+    let (frames, entry) = h.state().result.clone().expect("the clip left the player");
+    let entry = entry.unwrap();
+    assert!(entry.id.starts_with("unsaved-"));
+    assert!(frames.len() > 1 && frames.len() == entry.record.frames);
+
+    let gif = tmp.path().join("kept.gif");
+    h.state_mut().push(Action::ExportTo { path: gif.clone(), overwrite: false });
+    h.step();
+    step_until(&mut h, "the export", 60, |a| a.export.is_none());
+    let dec = gif::DecodeOptions::new().read_info(std::fs::File::open(&gif).unwrap()).unwrap();
+    assert_eq!((dec.width(), dec.height()), (entry.record.width as u16, entry.record.height as u16));
+
+    // Still failing: the clip stays unsaved and the message says so.
+    h.get_by_label("Save to history (1 unsaved)").click_accesskit();
+    h.step();
+    step_until(&mut h, "the failed retry", 30, |a| a.unsaved.iter().all(|u| !u.is_saving()));
+    assert_eq!(h.state().unsaved.len(), 1);
+    assert!(h.state().notice.as_ref().is_some_and(|n| n.text.contains("Still not in the history")));
+
+    std::fs::remove_file(&root).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    h.get_by_label("Save to history (1 unsaved)").click_accesskit();
+    h.step();
+    step_until(&mut h, "the saved clip", 30, |a| a.unsaved.is_empty());
+    let saved = History::new(&root).list();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].record.settings, entry.record.settings);
+    let shown = h.state().result.clone().unwrap().1.unwrap();
+    assert_eq!(shown.id, saved[0].id, "the player shows the saved entry");
+    assert_eq!(History::new(&root).load_frames(&saved[0]).unwrap().len(), entry.record.frames);
+}

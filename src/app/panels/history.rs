@@ -1,10 +1,28 @@
 //! The history gallery: every finished or cancelled clip, with restore and delete.
 
 use super::super::{Action, StudioApp};
+use crate::history::History;
+
+/// *Delete*, then *Really delete* / *Keep*.
+fn delete_button(ui: &mut egui::Ui, confirm: &mut Option<String>, id: &str, act: &mut Option<Action>) {
+    if confirm.as_deref() == Some(id) {
+        if ui.small_button("Really delete").clicked() {
+            *act = Some(Action::Delete(id.to_owned()));
+        }
+        if ui.small_button("Keep").clicked() {
+            *confirm = None;
+        }
+    } else if ui.small_button("Delete").clicked() {
+        *confirm = Some(id.to_owned());
+    }
+}
 
 /// Gallery of saved generations.
 pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     ui.heading(format!("History ({})", app.entries.len()));
+    if !app.damaged.is_empty() {
+        ui.colored_label(ui.visuals().warn_fg_color, format!("{} damaged entries (listed last)", app.damaged.len()));
+    }
     ui.horizontal(|ui| {
         ui.add(egui::TextEdit::singleline(&mut app.history_filter).hint_text("Search prompts").desired_width(160.0));
         if ui.small_button("Open folder").on_hover_text("Open the history folder in the file manager").clicked() {
@@ -25,9 +43,9 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 ui.horizontal(|ui| {
                     let key = format!("thumb-{}", e.id);
                     // Decoded on a background thread the first time it is shown.
-                    let thumb = e.thumbnail();
+                    let entry = e.clone();
                     let tex = match app.thumbs.get_with(ui.ctx(), &key, move || {
-                        image::open(&thumb).map(|i| vec![i.to_rgb8()]).map_err(|err| err.to_string())
+                        History::load_thumbnail(&entry).map(|t| vec![t]).map_err(|err| err.to_string())
                     }) {
                         super::super::clips::ClipView::Ready(f) => f.textures.first().cloned(),
                         _ => None,
@@ -85,18 +103,21 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                                     act = Some(Action::View(super::super::CentralView::Sheet(tag.id.clone())));
                                 }
                             }
-                            if app.confirm_delete.as_deref() == Some(e.id.as_str()) {
-                                if ui.small_button("Really delete").clicked() {
-                                    act = Some(Action::Delete(e.id.clone()));
-                                }
-                                if ui.small_button("Keep").clicked() {
-                                    app.confirm_delete = None;
-                                }
-                            } else if ui.small_button("Delete").clicked() {
-                                app.confirm_delete = Some(e.id.clone());
-                            }
+                            delete_button(ui, &mut app.confirm_delete, &e.id, &mut act);
                         });
                     });
+                });
+            });
+        }
+        for d in &app.damaged {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("Damaged entry {}", d.id));
+                ui.label(egui::RichText::new(&d.problem).small().weak());
+                ui.horizontal(|ui| {
+                    if ui.small_button("Folder").on_hover_text("Open the entry's folder").clicked() {
+                        act = Some(Action::OpenFolder(app.history.root().join(&d.id)));
+                    }
+                    delete_button(ui, &mut app.confirm_delete, &d.id, &mut act);
                 });
             });
         }

@@ -20,6 +20,19 @@ pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         } else {
             ui.label("Idle");
         }
+        if !app.unsaved.is_empty() {
+            ui.separator();
+            if app.unsaved.iter().any(|u| u.is_saving()) {
+                ui.spinner();
+                ui.label("Saving to history…");
+            } else if ui
+                .button(format!("Save to history ({} unsaved)", app.unsaved.len()))
+                .on_hover_text("Try again to store the clips the history could not save")
+                .clicked()
+            {
+                app.push(super::super::Action::SaveUnsaved);
+            }
+        }
         if let Some(n) = app.notice.clone() {
             ui.separator();
             let color = if n.is_error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
