@@ -244,26 +244,47 @@ build_windows() {
   x86_64-w64-mingw32-strip "$dir/$BIN_NAME.exe"
   cp packaging/THIRD-PARTY-NOTICES.txt "$dir/THIRD-PARTY-NOTICES.txt"
   sed "s/@VERSION@/$VERSION/g" packaging/windows/README.txt | sed 's/$/\r/' > "$dir/README.txt"
-  windows_dll_check "$dir/$BIN_NAME.exe"
+  windows_runtime_dlls "$dir/$BIN_NAME.exe" "$dir"
+  for f in "$dir"/*.exe "$dir"/*.dll; do [ -e "$f" ] && windows_dll_check "$f" "$dir"; done
   x86_64-w64-mingw32-objdump -h "$dir/$BIN_NAME.exe" | grep -q '\.rsrc' \
     || { echo "build.sh: the .exe has no resources (icon): is x86_64-w64-mingw32-windres installed?" >&2; exit 1; }
   local zipname=DynamiCrafter-Studio-$VERSION-windows-x86_64
   rm -f "$dist/$zipname.zip"
   (cd "$work/windows" && rm -rf "$zipname" && cp -r app "$zipname" && zip -qr9 "../../../$dist/$zipname.zip" "$zipname")
-  makensis -V2 -DVERSION="$VERSION" -DAPP_ID="$APP_ID" -DSRC="$(realpath "$dir")" \
+  local nsis_target=()
+  if compgen -G "/usr/share/nsis/Stubs/*amd64-unicode" >/dev/null; then nsis_target=(-DAMD64); fi
+  makensis -V2 "${nsis_target[@]}" -DVERSION="$VERSION" -DAPP_ID="$APP_ID" -DSRC="$(realpath "$dir")" \
     -DICON="$(realpath packaging/windows/icon.ico)" -DOUT="$(realpath "$dist")/DynamiCrafter-Studio-$VERSION-setup.exe" \
     packaging/windows/installer.nsi
   ls -l "$dist/$zipname.zip" "$dist/DynamiCrafter-Studio-$VERSION-setup.exe" | awk '{print $NF": "$5" bytes"}'
 }
 
-# Every DLL the .exe imports must be a Windows system DLL (nothing to ship beside it).
+# The DLLs of a Windows system, which the package never ships.
+SYSTEM_DLLS='^(kernel32|user32|gdi32|advapi32|shell32|ole32|oleaut32|comctl32|comdlg32|uxtheme|dwmapi|imm32|winmm|ws2_32|bcrypt|bcryptprimitives|ntdll|userenv|crypt32|secur32|ncrypt|opengl32|d3d12|d3dcompiler_47|dxgi|dcomp|propsys|shlwapi|setupapi|version|api-ms-win-[a-z0-9-]+|msvcrt|ucrtbase|vcruntime140|winspool\.drv|hid|powrprof|dbghelp|iphlpapi|netapi32|windowscodecs|msimg32|usp10|mswsock|cfgmgr32|dwrite|d2d1|uiautomationcore|rpcrt4|synchronization|combase|pdh)\.dll$'
+
+# The MinGW runtime DLLs the .exe (or such a DLL) imports, copied beside it: the C++ runtime
+# of OpenH264 (libstdc++-6.dll, which the Rust linker links dynamically despite -static) and
+# what it needs in turn.
+windows_runtime_dlls() {
+  local dll path
+  for dll in $(x86_64-w64-mingw32-objdump -p "$1" | sed -n 's/.*DLL Name: //p' | grep -viE "$SYSTEM_DLLS" || true); do
+    [ -e "$2/$dll" ] && continue
+    path=$(x86_64-w64-mingw32-g++ -print-file-name="$dll")
+    [ -f "$path" ] || continue
+    cp "$path" "$2/$dll"
+    x86_64-w64-mingw32-strip --strip-unneeded "$2/$dll"
+    windows_runtime_dlls "$2/$dll" "$2"
+  done
+}
+
+# Every DLL a binary imports must be a Windows system DLL or shipped beside it in dir.
 windows_dll_check() {
   local dlls bad
   dlls=$(x86_64-w64-mingw32-objdump -p "$1" | sed -n 's/.*DLL Name: //p' | sort -u)
-  echo "DLLs imported:"; echo "$dlls" | sed 's/^/  /'
-  bad=$(echo "$dlls" | grep -viE '^(kernel32|user32|gdi32|advapi32|shell32|ole32|oleaut32|comctl32|comdlg32|uxtheme|dwmapi|imm32|winmm|ws2_32|bcrypt|bcryptprimitives|ntdll|userenv|crypt32|secur32|ncrypt|opengl32|d3d12|d3dcompiler_47|dxgi|dcomp|propsys|shlwapi|setupapi|version|api-ms-win-[a-z0-9-]+|msvcrt|ucrtbase|vcruntime140|winspool\.drv|hid|powrprof|dbghelp|iphlpapi|netapi32|windowscodecs|msimg32|usp10|mswsock|cfgmgr32|dwrite|d2d1|uiautomationcore|rpcrt4|synchronization)\.dll$' || true)
+  echo "$(basename "$1") imports:"; echo "$dlls" | sed 's/^/  /'
+  bad=$( (echo "$dlls" | grep -viE "$SYSTEM_DLLS" || true) | while read -r d; do [ -e "$2/$d" ] || echo "$d"; done)
   if [ -n "$bad" ]; then
-    echo "build.sh: the .exe needs DLLs that Windows does not have: $bad" >&2
+    echo "build.sh: $(basename "$1") needs DLLs that Windows does not have and the package lacks: $bad" >&2
     exit 1
   fi
 }

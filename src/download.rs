@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use sha2::{Digest, Sha256};
 
 use crate::model::config::Variant;
@@ -34,8 +35,14 @@ pub fn mirror_url(host: &str, variant: Variant) -> String {
     format!("{}/{}/resolve/main/model.ckpt", host.trim().trim_end_matches('/'), repository(variant))
 }
 
-/// Attempts per download: a cut connection resumes where it stopped.
+/// Attempts in a row without progress: a cut connection resumes where it stopped.
 const ATTEMPTS: usize = 5;
+
+/// How long a connection may send nothing before it is given up (and resumed).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Redirects followed (Hugging Face sends one to its CDN).
+const MAX_REDIRECTS: usize = 10;
 
 /// Download failures, each with what to do.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +60,9 @@ pub enum DownloadError {
     #[error("the download's SHA-256 is {got}, but the server published {want}: the file was removed, try again")]
     Checksum { got: String, want: String },
     #[error(
-        "the connection kept breaking ({attempts} attempts); the {done} bytes downloaded are kept: run the download again to resume"
+        "the connection kept breaking ({attempts} attempts, last: {last}); the {done} bytes downloaded are kept: run the download again to resume"
     )]
-    GaveUp { attempts: usize, done: u64 },
+    GaveUp { attempts: usize, done: u64, last: String },
     #[error("download cancelled; the {0} bytes downloaded are kept for resuming")]
     Cancelled(u64),
 }
@@ -85,33 +92,129 @@ pub struct Downloaded {
     pub sha256_checked: bool,
 }
 
+/// Redirects are followed by hand ([`get`]); a body is read for at most an hour per
+/// connection (then resumed), which also bounds a reader given up on a silent server.
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
-        .max_redirects(10)
+        .timeout_recv_body(Some(Duration::from_secs(3600)))
+        .max_redirects(0)
         .build()
         .into()
+}
+
+/// The checksums seen along a redirect chain: Hugging Face puts `X-Linked-Etag` on the
+/// redirect, not on the CDN's final answer.
+#[derive(Debug, Default)]
+struct Published {
+    linked: Option<String>,
+    etag: Option<String>,
+}
+
+impl Published {
+    fn take_from(&mut self, resp: &ureq::http::Response<ureq::Body>) {
+        self.linked = self.linked.take().or_else(|| sha256_header(resp, "x-linked-etag"));
+        self.etag = self.etag.take().or_else(|| sha256_header(resp, "etag"));
+    }
+
+    fn sha256(&self) -> Option<String> {
+        self.linked.clone().or_else(|| self.etag.clone())
+    }
+}
+
+/// GETs `url` from byte `from` on, following redirects by hand so that every response's
+/// published checksum is seen.
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    from: u64,
+    published: &mut Published,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let mut at = url.to_owned();
+    for _ in 0..=MAX_REDIRECTS {
+        let mut req = agent.get(&at);
+        if from > 0 {
+            req = req.header("Range", format!("bytes={from}-"));
+        }
+        let resp = req.call().map_err(|e| e.to_string())?;
+        published.take_from(&resp);
+        match (resp.status().is_redirection(), header(&resp, "location")) {
+            (true, Some(location)) => at = resolve(&at, &location),
+            _ => return Ok(resp),
+        }
+    }
+    Err(format!("more than {MAX_REDIRECTS} redirects"))
+}
+
+/// A redirect's `Location` made absolute against the URL that sent it.
+fn resolve(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_owned();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if let Some(net) = location.strip_prefix("//") {
+        format!("{scheme}://{net}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let path = rest.split(['?', '#']).next().unwrap_or(rest);
+        let dir = path.rsplit_once('/').map_or(path, |(d, _)| d);
+        format!("{scheme}://{dir}/{location}")
+    }
 }
 
 fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
     resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-/// A published SHA-256: Hugging Face sends the LFS object's hash as `X-Linked-Etag` (a quoted
-/// 64-digit hex string); a plain `ETag` of that form is taken too.
-fn published_sha256(resp: &ureq::http::Response<ureq::Body>) -> Option<String> {
-    let tag = header(resp, "x-linked-etag").or_else(|| header(resp, "etag"))?;
+/// A published SHA-256 in header `name`: Hugging Face sends the LFS object's hash as
+/// `X-Linked-Etag` (a quoted 64-digit hex string); a plain `ETag` of that form counts too.
+fn sha256_header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    let tag = header(resp, name)?;
     let t = tag.trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
     (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())).then_some(t)
 }
 
+/// Reads `reader` on its own thread and hands the chunks over a channel, so that waiting for
+/// data can be bounded (a silent server) and interrupted (cancel). A reader given up on ends
+/// when its read returns (the agent's body timeout bounds that).
+fn spawn_reader(mut reader: impl Read + Send + 'static) -> std::io::Result<Receiver<std::io::Result<Vec<u8>>>> {
+    let (tx, rx) = bounded(4);
+    std::thread::Builder::new().name("download-read".into()).spawn(move || {
+        loop {
+            let mut buf = vec![0u8; 1 << 20];
+            let chunk = reader.read(&mut buf).map(|n| {
+                buf.truncate(n);
+                buf
+            });
+            let last = !matches!(&chunk, Ok(b) if !b.is_empty());
+            if tx.send(chunk).is_err() || last {
+                return;
+            }
+        }
+    })?;
+    Ok(rx)
+}
+
 /// Downloads `url` to `target`, resuming `<target>.part` if present. `progress` returning
-/// `false` cancels (the part is kept for resuming).
+/// `false` cancels (the part is kept for resuming); it is also asked while no data arrives.
+/// A connection silent for [`STALL_TIMEOUT`] is given up and resumed.
 pub fn download(
     url: &str,
     target: &Path,
+    progress: impl FnMut(DownloadProgress) -> bool,
+) -> Result<Downloaded, DownloadError> {
+    download_with(url, target, STALL_TIMEOUT, progress)
+}
+
+/// [`download`] with another stall timeout.
+pub fn download_with(
+    url: &str,
+    target: &Path,
+    stall: Duration,
     mut progress: impl FnMut(DownloadProgress) -> bool,
 ) -> Result<Downloaded, DownloadError> {
     let part = PathBuf::from(format!("{}.part", target.display()));
@@ -119,29 +222,29 @@ pub fn download(
         std::fs::create_dir_all(dir).map_err(|source| DownloadError::Write { path: dir.to_path_buf(), source })?;
     }
     let agent = agent();
-    let mut want_sha = None;
+    let mut published = Published::default();
     // The size the server first announced: later answers must agree with it.
     let mut announced: Option<u64> = None;
     let mut stalled = 0;
-    for attempt in 0..ATTEMPTS {
+    // Attempts in a row that brought nothing (a connection that made progress resets it).
+    let mut attempt = 0;
+    let mut last_problem = String::new();
+    while attempt < ATTEMPTS {
+        attempt += 1;
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        let mut req = agent.get(url);
-        if have > 0 {
-            req = req.header("Range", format!("bytes={have}-"));
-        }
-        let resp = match req.call() {
+        let resp = match get(&agent, url, have, &mut published) {
             Ok(r) => r,
-            Err(e) => {
+            Err(message) => {
                 // Connection-level failures retry (resuming); the last one is reported.
-                if attempt + 1 == ATTEMPTS {
-                    return Err(DownloadError::Network { url: url.to_owned(), message: e.to_string() });
+                if attempt == ATTEMPTS {
+                    return Err(DownloadError::Network { url: url.to_owned(), message });
                 }
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
         };
         let status = resp.status().as_u16();
-        want_sha = want_sha.or_else(|| published_sha256(&resp));
+        let want_sha = published.sha256();
         let (start, total) = match status {
             200 => {
                 // No range support (or a fresh start): the whole file from byte 0.
@@ -185,7 +288,7 @@ pub fn download(
                 });
             }
             _ => {
-                if status >= 500 && attempt + 1 < ATTEMPTS {
+                if status >= 500 && attempt < ATTEMPTS {
                     std::thread::sleep(Duration::from_millis(500));
                     continue;
                 }
@@ -200,22 +303,36 @@ pub fn download(
         let mut file = if start == 0 { File::create(&part) } else { OpenOptions::new().append(true).open(&part) }
             .map_err(|source| DownloadError::Write { path: part.clone(), source })?;
         let mut done = start;
-        let mut reader = resp.into_body().into_reader();
-        let mut buf = vec![0u8; 1 << 20];
+        let chunks = spawn_reader(resp.into_body().into_reader())
+            .map_err(|e| DownloadError::Network { url: url.to_owned(), message: e.to_string() })?;
         let t0 = Instant::now();
-        let outcome: Result<(), std::io::Error> = loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) => break Err(e),
-            };
-            if done + n as u64 > total {
-                let _ = std::fs::remove_file(&part);
-                return Err(DownloadError::Length { got: done + n as u64, announced: total });
-            }
-            write_all(&mut file, &buf[..n], &part)?;
-            done += n as u64;
+        let mut heard = Instant::now();
+        let outcome: Result<(), String> = loop {
             let speed = (done - start) as f64 / t0.elapsed().as_secs_f64().max(1e-3);
+            let chunk = match chunks.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(c)) if c.is_empty() => break Ok(()),
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => break Err(e.to_string()),
+                Err(RecvTimeoutError::Disconnected) => break Err("the connection's reader stopped".into()),
+                Err(RecvTimeoutError::Timeout) => {
+                    if !progress(DownloadProgress { done, total, speed }) {
+                        let _ = file.flush();
+                        return Err(DownloadError::Cancelled(done));
+                    }
+                    if heard.elapsed() >= stall {
+                        break Err(format!("the server sent nothing for {:.1} s", stall.as_secs_f32()));
+                    }
+                    continue;
+                }
+            };
+            heard = Instant::now();
+            let n = chunk.len() as u64;
+            if done + n > total {
+                let _ = std::fs::remove_file(&part);
+                return Err(DownloadError::Length { got: done + n, announced: total });
+            }
+            write_all(&mut file, &chunk, &part)?;
+            done += n;
             if !progress(DownloadProgress { done, total, speed }) {
                 let _ = file.flush();
                 return Err(DownloadError::Cancelled(done));
@@ -226,18 +343,23 @@ pub fn download(
         if done == total {
             return finish(&part, target, done, total, want_sha.as_deref());
         }
-        // Cut short (a broken connection, or a server that announced more than it has):
-        // resume from what arrived. A server that twice in a row sends nothing of what it
-        // announced does not have it: its size was a lie.
-        let _ = outcome;
-        stalled = if done == start { stalled + 1 } else { 0 };
+        // Cut short (a broken or silent connection, or a server that announced more than it
+        // has): resume from what arrived. A server that twice in a row closes without
+        // sending anything of what it announced does not have it: its size was a lie.
+        match outcome {
+            Ok(()) => stalled = if done == start { stalled + 1 } else { 0 },
+            Err(problem) => last_problem = problem,
+        }
         if stalled >= 2 {
             let _ = std::fs::remove_file(&part);
             return Err(DownloadError::Length { got: done, announced: total });
         }
+        if done > start {
+            attempt = 0;
+        }
     }
     let done = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-    Err(DownloadError::GaveUp { attempts: ATTEMPTS, done })
+    Err(DownloadError::GaveUp { attempts: ATTEMPTS, done, last: last_problem })
 }
 
 fn write_all(file: &mut File, bytes: &[u8], path: &Path) -> Result<(), DownloadError> {

@@ -4,7 +4,14 @@
 ; an uninstaller registered in Apps & features, and "Open with" for images.
 ; Silent: setup.exe /S  [/D=C:\path]  ;  uninstall: uninstall.exe /S
 
+; A 64-bit installer where this NSIS has the amd64 stubs (Debian's has; build.sh passes
+; AMD64 then): it runs where 32-bit programs cannot (Wine without WoW64). Otherwise the
+; classic 32-bit one, which installs the same 64-bit program.
+!ifdef AMD64
+Target amd64-unicode
+!else
 Unicode true
+!endif
 SetCompressor /SOLID lzma
 RequestExecutionLevel admin
 
@@ -59,6 +66,7 @@ Section "Install"
   File "${SRC}\${EXE}"
   File "${SRC}\THIRD-PARTY-NOTICES.txt"
   File "${SRC}\README.txt"
+  File /nonfatal "${SRC}\*.dll"
   WriteUninstaller "$INSTDIR\uninstall.exe"
   CreateShortcut "$SMPROGRAMS\${NAME}.lnk" "$INSTDIR\${EXE}" "" "$INSTDIR\${EXE}" 0
   ; Apps & features
@@ -94,6 +102,7 @@ Section "Uninstall"
   Delete "$INSTDIR\${EXE}"
   Delete "$INSTDIR\THIRD-PARTY-NOTICES.txt"
   Delete "$INSTDIR\README.txt"
+  Delete "$INSTDIR\*.dll"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
   DeleteRegKey HKLM "${UNINST_KEY}"

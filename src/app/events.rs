@@ -188,6 +188,10 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             }
             start_next(app);
         }
+        Event::Downloaded { variant, path } => {
+            app.import_cancel = None;
+            app.push(Action::Import { path, variant: Some(variant) });
+        }
         Event::Notice { text } => app.notice = Some(Notice { text, advice: String::new(), is_error: false }),
         Event::Unsaved { job, record, frames, message } => {
             if app.running.as_ref().is_some_and(|r| r.job == job) {

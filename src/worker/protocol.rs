@@ -176,6 +176,11 @@ pub enum Event {
         message: String,
         advice: String,
     },
+    /// A download finished and was verified: the UI imports it.
+    Downloaded {
+        variant: Variant,
+        path: PathBuf,
+    },
     /// Something the user should know that is neither a result nor an error.
     Notice {
         text: String,

@@ -4,6 +4,7 @@
 
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::Tensor;
@@ -95,12 +96,12 @@ pub struct Runner {
     tokenizer: Option<ClipTokenizer>,
     history: History,
     events: Sender<Event>,
-    wake: Box<dyn Fn() + Send>,
+    wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Runner {
     /// A worker on `backend` saving results into `history`.
-    pub fn new(run: RunConfig, history: History, events: Sender<Event>, wake: Box<dyn Fn() + Send>) -> Self {
+    pub fn new(run: RunConfig, history: History, events: Sender<Event>, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
         Self { run, loaded: None, tokenizer: None, history, events, wake }
     }
 
@@ -144,7 +145,7 @@ impl Runner {
                     };
                     r.send(event);
                 }),
-                Command::Download { variant, url, cancel } => self.guarded(|r| r.download(variant, url, &cancel)),
+                Command::Download { variant, url, cancel } => self.start_download(variant, url, cancel),
                 Command::ImportParts { parts, variant, cancel } => {
                     self.guarded(|r| r.import_parts(&parts, variant, &cancel));
                 }
@@ -275,35 +276,46 @@ impl Runner {
         }
     }
 
-    fn download(&mut self, variant: Variant, url: Option<String>, cancel: &AtomicBool) {
+    /// Downloads on a thread of its own, so that a slow or silent server never holds the
+    /// model: Generate and Load run meanwhile. The UI imports the file when it arrives
+    /// ([`Event::Downloaded`]).
+    fn start_download(&self, variant: Variant, url: Option<String>, cancel: Arc<AtomicBool>) {
         let Some(dest) = default_model_dir() else {
             self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
             return;
         };
         let target = dest.join("downloads").join(format!("dynamicrafter_{}", variant.name())).join("model.ckpt");
         let url = url.unwrap_or_else(|| crate::download::official_url(variant));
-        let events = self.events.clone();
-        let mut last = std::time::Instant::now();
-        let result = crate::download::download(&url, &target, |p| {
-            if last.elapsed().as_millis() >= 250 || p.done == p.total {
-                last = std::time::Instant::now();
-                let _ =
-                    events.try_send(Event::DownloadProgress { variant, done: p.done, total: p.total, speed: p.speed });
-                (self.wake)();
-            }
-            !cancel.load(Ordering::Relaxed)
+        let (events, wake) = (self.events.clone(), self.wake.clone());
+        let spawned = std::thread::Builder::new().name("download".into()).spawn(move || {
+            let mut last = std::time::Instant::now();
+            let run = std::panic::AssertUnwindSafe(|| {
+                crate::download::download(&url, &target, |p| {
+                    if last.elapsed().as_millis() >= 250 || p.done == p.total {
+                        last = std::time::Instant::now();
+                        let (done, total, speed) = (p.done, p.total, p.speed);
+                        let _ = events.try_send(Event::DownloadProgress { variant, done, total, speed });
+                        wake();
+                    }
+                    !cancel.load(Ordering::Relaxed)
+                })
+            });
+            let event = match std::panic::catch_unwind(run) {
+                Err(p) => Event::ImportFailed { message: format!("internal error: {}", super::panic_message(&*p)) },
+                Ok(Ok(got)) => Event::Downloaded { variant, path: got.path },
+                Ok(Err(crate::download::DownloadError::Cancelled(done))) => Event::ImportCancelled {
+                    message: format!(
+                        "Download cancelled; {:.2} GB are kept and the next download resumes",
+                        done as f64 / 1e9
+                    ),
+                },
+                Ok(Err(e)) => Event::ImportFailed { message: e.to_string() },
+            };
+            let _ = events.send(event);
+            wake();
         });
-        match result {
-            Ok(got) => self.import(got.path, Some(variant), CacheDType::F16, cancel),
-            Err(crate::download::DownloadError::Cancelled(done)) => {
-                let gb = done as f64 / 1e9;
-                self.send(Event::ImportCancelled {
-                    message: format!("Download cancelled; {gb:.2} GB are kept and the next download resumes"),
-                });
-            }
-            Err(e) => {
-                self.send(Event::ImportFailed { message: e.to_string() });
-            }
+        if let Err(e) = spawned {
+            self.send(Event::ImportFailed { message: format!("cannot start the download: {e}") });
         }
     }
 

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dynamicrafter_studio::download::{DownloadError, download, sha256_file};
+use dynamicrafter_studio::download::{DownloadError, download, download_with, sha256_file};
 
 /// How the test server misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,6 +22,14 @@ enum Mode {
     Lies,
     /// Publishes a SHA-256 (as Hugging Face's `X-Linked-Etag`) that is not the file's.
     WrongChecksum,
+    /// Redirects `/model.ckpt` to `/cdn/model.ckpt` with an `X-Linked-Etag` on the redirect
+    /// only (as Hugging Face does): the file's SHA-256, or a wrong one.
+    Redirect { right_sha: bool },
+    /// The first response sends this many bytes, then nothing while keeping the connection
+    /// open; later ones are complete.
+    StallOnce(usize),
+    /// Every response sends its headers, then nothing.
+    Silent,
 }
 
 /// Serves `body` at `/model.ckpt` (404 elsewhere); returns the base URL and a request counter.
@@ -58,7 +66,18 @@ fn respond(mut stream: TcpStream, body: &[u8], mode: Mode, request_index: usize)
             range_start = r.trim().trim_end_matches('-').parse::<usize>().ok();
         }
     }
-    if !first.contains(" /model.ckpt ") {
+    if let Mode::Redirect { right_sha } = mode {
+        if first.contains(" /model.ckpt ") {
+            let sha = if right_sha { sha256_hex(body) } else { "ab".repeat(32) };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 302 Found\r\nLocation: /cdn/model.ckpt\r\nX-Linked-Etag: \"{sha}\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            return;
+        }
+    }
+    let path = if matches!(mode, Mode::Redirect { .. }) { " /cdn/model.ckpt " } else { " /model.ckpt " };
+    if !first.contains(path) {
         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
@@ -86,10 +105,20 @@ fn respond(mut stream: TcpStream, body: &[u8], mode: Mode, request_index: usize)
     let _ = stream.write_all(head.as_bytes());
     let slice = match mode {
         Mode::CutOnce(after) if request_index == 0 => &slice[..after.min(slice.len())],
+        Mode::StallOnce(after) if request_index == 0 => &slice[..after.min(slice.len())],
+        Mode::Silent => &[],
         _ => slice,
     };
     let _ = stream.write_all(slice);
     let _ = stream.flush();
+    if matches!(mode, Mode::Silent) || (matches!(mode, Mode::StallOnce(_)) && request_index == 0) {
+        std::thread::sleep(std::time::Duration::from_secs(120)); // open, silent
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn payload(n: usize) -> Vec<u8> {
@@ -197,4 +226,59 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_part() {
     let part = tmp.path().join("dynamicrafter_512/model.ckpt.part");
     assert!(part.exists(), "the part was not kept");
     assert!(!tmp.path().join("dynamicrafter_512/model.ckpt").exists());
+}
+
+/// Hugging Face publishes the SHA-256 on the redirect, not on the CDN's answer: the right
+/// one is checked, a wrong one removes the file.
+#[test]
+fn the_checksum_on_a_redirect_is_checked() {
+    let body = payload(300_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, _) = serve(body.clone(), Mode::Redirect { right_sha: true });
+    let target = tmp.path().join("ok.ckpt");
+    let got = download(&format!("{url}/model.ckpt"), &target, |_| true).unwrap();
+    assert!(got.sha256_checked, "the published checksum was not checked");
+    assert_eq!(std::fs::read(&target).unwrap(), body);
+    let (url, _) = serve(body, Mode::Redirect { right_sha: false });
+    let target = tmp.path().join("bad.ckpt");
+    let err = download(&format!("{url}/model.ckpt"), &target, |_| true).unwrap_err();
+    assert!(matches!(err, DownloadError::Checksum { .. }), "{err}");
+    assert!(!target.exists());
+}
+
+/// A server that stops sending mid-body: the connection is given up after the stall
+/// timeout and the download resumes; one that never sends is an error within the attempts'
+/// timeouts; cancel answers at once even while a read is blocked.
+#[test]
+fn a_silent_server_is_given_up_and_cancel_interrupts_a_blocked_read() {
+    use std::time::{Duration, Instant};
+    let body = payload(3 << 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, requests) = serve(body.clone(), Mode::StallOnce(1 << 20));
+    let target = tmp.path().join("stall.ckpt");
+    let t0 = Instant::now();
+    download_with(&format!("{url}/model.ckpt"), &target, Duration::from_secs(1), |_| true).unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), body);
+    assert!(requests.load(Ordering::SeqCst) >= 2, "it did not reconnect");
+    assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
+
+    let (url, _) = serve(body.clone(), Mode::Silent);
+    let t0 = Instant::now();
+    let err = download_with(
+        &format!("{url}/model.ckpt"),
+        &tmp.path().join("silent.ckpt"),
+        Duration::from_millis(500),
+        |_| true,
+    )
+    .unwrap_err();
+    assert!(matches!(err, DownloadError::GaveUp { .. }) && err.to_string().contains("sent nothing"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
+
+    let t0 = Instant::now();
+    let err = download(&format!("{url}/model.ckpt"), &tmp.path().join("cancel.ckpt"), |_| {
+        t0.elapsed() < Duration::from_millis(300)
+    })
+    .unwrap_err();
+    assert!(matches!(err, DownloadError::Cancelled(_)), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "cancel took {:?}", t0.elapsed());
 }
