@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use image::RgbImage;
 
 use super::image_load::{ImageLoad, ImageSource};
-use super::textures::Frames;
 use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
 use crate::history::HistoryEntry;
 use crate::model::config::Variant;
@@ -364,13 +363,19 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 is_error: false,
             });
         }
-        Action::Show(entry) => match app.history.load_frames(&entry) {
-            Ok(frames) => {
-                app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(*entry)));
-                app.player.restart();
+        Action::Show(entry) => {
+            // Decoded off the UI thread; `events::poll_showing` puts it in the player.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (history, e, repaint) = (app.history.clone(), (*entry).clone(), ctx.clone());
+            let spawned = std::thread::Builder::new().name("clip-show".into()).spawn(move || {
+                let _ = tx.send(history.load_frames(&e).map_err(|e| e.to_string()));
+                repaint.request_repaint();
+            });
+            match spawned {
+                Ok(_) => app.showing = Some((entry, rx)),
+                Err(e) => error(app, format!("cannot read the clip: {e}"), ""),
             }
-            Err(e) => error(app, e.to_string(), "The entry's files may have been moved or deleted."),
-        },
+        }
         Action::Delete(id) => {
             if let Err(e) = app.history.delete(&id) {
                 error(app, e.to_string(), "");

@@ -20,6 +20,7 @@ const RESTART_WINDOW: Duration = Duration::from_secs(60);
 pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     poll_export(app);
     poll_unsaved(app);
+    poll_showing(app, ctx);
     app.poll_history_listing();
     super::actions::poll_image_loads(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
@@ -216,6 +217,29 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.preview = None;
             app.notice = Some(Notice { text: message, advice, is_error: true });
             start_next(app);
+        }
+    }
+}
+
+/// Puts the history clip that finished reading into the player.
+fn poll_showing(app: &mut StudioApp, ctx: &egui::Context) {
+    let Some(result) = app.showing.as_ref().map(|(_, rx)| rx.try_recv()) else {
+        return;
+    };
+    let done = match result {
+        Err(crossbeam_channel::TryRecvError::Empty) => return,
+        Err(crossbeam_channel::TryRecvError::Disconnected) => Err("the reading stopped unexpectedly".to_owned()),
+        Ok(r) => r,
+    };
+    let Some((entry, _)) = app.showing.take() else { return };
+    match done {
+        Ok(frames) => {
+            app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(*entry)));
+            app.player.restart();
+        }
+        Err(message) => {
+            let advice = "The entry's files may have been moved or deleted.".to_owned();
+            app.notice = Some(Notice { text: message, advice, is_error: true });
         }
     }
 }

@@ -164,6 +164,8 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The history clip being read for the player (off the UI thread).
+    pub showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<image::RgbImage>, String>>)>,
     /// Finished clips the history could not store yet (newest last).
     pub unsaved: Vec<unsaved::Unsaved>,
     /// The job ids last written to the queue store (running first).
@@ -267,6 +269,7 @@ impl StudioApp {
             catalog: crate::download::catalog(),
             export: None,
             unsaved: Vec::new(),
+            showing: None,
             export_draft: None,
             history_filter: String::new(),
             comfy: Default::default(),

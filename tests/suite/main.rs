@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod checkpoint_formats;
+mod cli;
 mod common;
 mod download;
 mod export;
