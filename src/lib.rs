@@ -22,3 +22,13 @@ pub mod pipeline;
 pub mod selfcheck;
 pub mod weights;
 pub mod worker;
+
+/// The message of a caught panic (`panic!` payloads are a `String` or a `&str`). At the root so
+/// that the worker, parity, the export and the image loader reach it without importing one
+/// another.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "internal error".into())
+}

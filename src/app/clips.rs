@@ -52,7 +52,14 @@ impl ClipStore {
         load: impl FnOnce() -> Result<Vec<RgbImage>, String> + Send + 'static,
     ) -> ClipView<'_> {
         self.used.insert(key.to_owned(), self.frame);
+        let loading = self.slots.values().filter(|s| matches!(s, Slot::Loading(rx) if rx.is_empty())).count();
         if !self.slots.contains_key(key) {
+            if loading >= Self::MAX_LOADING {
+                // Started on a later frame, once a loader is free (a long history scrolled
+                // into view does not start a thread per row at once).
+                ctx.request_repaint_after(std::time::Duration::from_millis(30));
+                return ClipView::Loading;
+            }
             let (tx, rx) = bounded(1);
             let repaint = ctx.clone();
             let _ = std::thread::Builder::new().name("clip-load".into()).spawn(move || {
@@ -81,6 +88,9 @@ impl ClipStore {
             _ => ClipView::Loading,
         }
     }
+
+    /// Clips read at the same time, at most.
+    pub const MAX_LOADING: usize = 4;
 
     /// Frames a clip survives without being drawn.
     pub const KEEP_FRAMES: u64 = 600;

@@ -75,7 +75,7 @@ impl ExportJob {
                 .map_err(|e| e.to_string())
             };
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(export))
-                .unwrap_or_else(|p| Err(format!("internal error: {}", crate::worker::panic_message(&*p))));
+                .unwrap_or_else(|p| Err(format!("internal error: {}", crate::panic_message(&*p))));
             let _ = tx.send(match result {
                 Ok(r) => ExportMsg::Done(r),
                 Err(e) => ExportMsg::Failed(e),

@@ -36,7 +36,7 @@ impl ImageLoad {
         let (tx, rx) = bounded(1);
         let spawned = std::thread::Builder::new().name("image-decode".into()).spawn(move || {
             let result = std::panic::catch_unwind(|| decode(source))
-                .unwrap_or_else(|p| Err(format!("internal error: {}", crate::worker::panic_message(&*p))));
+                .unwrap_or_else(|p| Err(format!("internal error: {}", crate::panic_message(&*p))));
             let _ = tx.send(result);
             wake();
         });

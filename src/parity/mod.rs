@@ -204,7 +204,7 @@ fn run_one(runner: &Runner, name: &str, case: &Value) -> Vec<Check> {
     match outcome {
         Ok(Ok(c)) => c,
         Ok(Err(msg)) => vec![Check::error(name, msg)],
-        Err(panic) => vec![Check::error(name, format!("panicked: {}", crate::worker::panic_message(&*panic)))],
+        Err(panic) => vec![Check::error(name, format!("panicked: {}", crate::panic_message(&*panic)))],
     }
 }
 

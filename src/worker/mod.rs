@@ -20,14 +20,6 @@ const COMMAND_CAPACITY: usize = 16;
 /// Events waiting for the UI; previews beyond this are dropped.
 const EVENT_CAPACITY: usize = 64;
 
-/// The message of a caught panic (`panic!` payloads are a `String` or a `&str`).
-pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "internal error".into())
-}
-
 /// The UI's handle on the worker.
 #[derive(Debug)]
 pub struct WorkerHandle {
@@ -66,7 +58,7 @@ impl WorkerHandle {
         }
         Some(match self.thread.take()?.join() {
             Ok(()) => "it stopped".to_owned(),
-            Err(p) => format!("it crashed: {}", panic_message(&*p)),
+            Err(p) => format!("it crashed: {}", crate::panic_message(&*p)),
         })
     }
 }

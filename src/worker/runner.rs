@@ -11,10 +11,10 @@ use burn::tensor::Tensor;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use image::RgbImage;
 
-use super::panic_message;
 use crate::history::{History, HistoryRecord};
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
+use crate::panic_message;
 use crate::pipeline::conditioning::CondCache;
 use crate::pipeline::decode_video;
 use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
@@ -301,7 +301,7 @@ impl Runner {
                 })
             });
             let event = match std::panic::catch_unwind(run) {
-                Err(p) => Event::ImportFailed { message: format!("internal error: {}", super::panic_message(&*p)) },
+                Err(p) => Event::ImportFailed { message: format!("internal error: {}", crate::panic_message(&*p)) },
                 Ok(Ok(got)) => Event::Downloaded { variant, path: got.path },
                 Ok(Err(crate::download::DownloadError::Cancelled(done))) => Event::ImportCancelled {
                     message: format!(

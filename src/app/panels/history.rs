@@ -30,15 +30,13 @@ pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
     });
     let needle = app.history_filter.to_lowercase();
-    let entries: Vec<_> = app
-        .entries
-        .iter()
-        .filter(|e| needle.is_empty() || e.record.settings.prompt.to_lowercase().contains(&needle))
-        .cloned()
-        .collect();
     let mut act = None;
     egui::ScrollArea::vertical().id_salt("history_scroll").show(ui, |ui| {
-        for e in entries.iter() {
+        let shown = app
+            .entries
+            .iter()
+            .filter(|e| needle.is_empty() || e.record.settings.prompt.to_lowercase().contains(&needle));
+        for e in shown {
             egui::Frame::group(ui.style()).show(ui, |ui| {
                 ui.horizontal(|ui| {
                     let key = format!("thumb-{}", e.id);
