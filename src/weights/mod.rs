@@ -7,7 +7,8 @@
 //! * [`pickle`]: a pickle parser that builds values and never calls anything.
 //! * [`torch`]: PyTorch zip checkpoints (Lightning, DeepSpeed, plain state dicts).
 //! * [`safetensors_file`]: `.safetensors` headers.
-//! * [`checkpoint`]: format dispatch, tensor directory and tensor reads.
+//! * [`index`]: what a checkpoint holds (element types, tensor layouts, entries).
+//! * [`checkpoint`]: format dispatch and tensor reads.
 //! * [`remap`]: the one key-remap table.
 //! * [`vars`]: strict, path-based loading into the module tree.
 //! * [`import`]: streaming a checkpoint into the fast-loading cache.
@@ -16,6 +17,7 @@ pub mod assemble;
 pub mod checkpoint;
 pub mod error;
 pub mod import;
+pub mod index;
 pub mod pickle;
 pub mod remap;
 pub mod safetensors_file;

@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::weights::checkpoint::DType;
+use crate::weights::index::DType;
 
 /// Resource limits for [`parse_with_limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-use crate::weights::checkpoint::{CheckpointFormat, DType, Entry, Index, MAX_DIMS, TensorInfo};
 use crate::weights::error::WeightsError;
+use crate::weights::index::{CheckpointFormat, DType, Entry, Index, MAX_DIMS, TensorInfo};
 use crate::weights::zip::read_at;
 
 /// Largest JSON header we accept (the format's reference implementation uses 100 MB).

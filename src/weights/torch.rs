@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::Path;
 
-use crate::weights::checkpoint::{CheckpointFormat, Entry, Index, MAX_DIMS, TensorInfo};
 use crate::weights::error::WeightsError;
+use crate::weights::index::{CheckpointFormat, Entry, Index, MAX_DIMS, TensorInfo};
 use crate::weights::pickle::{self, StorageDType, TensorRef, Value};
 use crate::weights::zip::{DataRange, ZipArchive};
 
