@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use instant_clip_tokenizer::{Token, Tokenizer};
 
+mod atom;
 mod ftfy_data;
 pub mod text_clean;
 

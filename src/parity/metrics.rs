@@ -1,5 +1,13 @@
 //! The fixtures' error metrics (fixtures README §5), computed in f64.
 
+use burn::tensor::Tensor;
+
+/// Reads a tensor back to the host.
+pub(crate) fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
+    let data = t.try_into_data().map_err(|e| format!("device read failed: {e:?}"))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
+}
+
 /// ‖out − ref‖₂ / ‖ref‖₂ over the whole tensor; `inf` on a length mismatch, NaN if any
 /// output is NaN.
 pub fn rel_l2(out: &[f32], reference: &[f32]) -> f64 {

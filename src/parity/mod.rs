@@ -4,7 +4,7 @@
 //! Every size and flag comes from the fixture's `config.json` and `cases.json`.
 
 pub mod fixture;
-mod metrics;
+pub(crate) mod metrics;
 mod sampling;
 pub(crate) mod stages;
 

@@ -7,8 +7,7 @@ use std::ops::ControlFlow;
 use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
 
-use super::metrics::rel_l2;
-use super::stages::host;
+use super::metrics::{host, rel_l2};
 use super::{Check, Runner};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::pipeline::conditioning::{CondCache, Mode};

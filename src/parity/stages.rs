@@ -4,7 +4,7 @@
 use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
 
-use super::metrics::{max_abs, rel_l2};
+use super::metrics::{host, max_abs, rel_l2};
 use super::{Check, Runner, Verdict};
 use crate::model::clip_preprocess::clip_preprocess;
 use crate::model::tokenizer::ClipTokenizer;
@@ -14,12 +14,6 @@ use crate::pipeline::preprocess::{FitMode, ImageTensor, LoadOptions, load_image,
 use crate::pipeline::schedule::Spacing;
 
 type Res = Result<Vec<Check>, String>;
-
-/// Reads a tensor back to the host.
-pub(crate) fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
-    let data = t.try_into_data().map_err(|e| format!("device read failed: {e:?}"))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
-}
 
 fn tol(case: &Value, key: &str, default: f64) -> f64 {
     case.pointer(&format!("/tolerance/{key}")).and_then(Value::as_f64).unwrap_or(default)

@@ -2,7 +2,7 @@
 // CPython's codecs / html tables. Do not edit by hand.
 #![allow(clippy::unreadable_literal)]
 
-use super::text_clean::Atom;
+use super::atom::Atom;
 
 /// ftfy `BADNESS_RE`, one entry per alternative (optional parts expanded).
 pub(super) static BADNESS: &[&[Atom]] = &[

@@ -25,6 +25,7 @@ use std::sync::OnceLock;
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::atom::Atom;
 use super::ftfy_data::{
     BADNESS, CHARMAPS, Charmap, HTML_INVALID_CHARREFS, HTML_INVALID_CODEPOINTS, UTF8_CONTINUATION,
     UTF8_CONTINUATION_STRICT, UTF8_FIRST_OF_2, UTF8_FIRST_OF_3, UTF8_FIRST_OF_4,
@@ -35,23 +36,6 @@ const MAX_DECODE_LENGTH: usize = 1_000_000;
 
 /// Safety net against a fix that never converges (ftfy itself would loop forever).
 const MAX_FIX_ROUNDS: usize = 64;
-
-/// One position of an ftfy "badness" pattern (generated from ftfy's `BADNESS_RE`).
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Atom {
-    /// One character inside these inclusive code-point ranges.
-    In(&'static [(u32, u32)]),
-    /// One character outside these ranges.
-    NotIn(&'static [(u32, u32)]),
-    /// Python `\s`.
-    Space,
-    /// Python `\w`.
-    Word,
-    /// Python `.` (anything but `\n`).
-    AnyButNewline,
-    /// `^`: start of the text, consumes nothing.
-    Start,
-}
 
 // ---------------------------------------------------------------------------------------
 // Public entry points
