@@ -307,6 +307,7 @@ pub fn download_with(
             .map_err(|e| DownloadError::Network { url: url.to_owned(), message: e.to_string() })?;
         let t0 = Instant::now();
         let mut heard = Instant::now();
+        let mut silent = false;
         let outcome: Result<(), String> = loop {
             let speed = (done - start) as f64 / t0.elapsed().as_secs_f64().max(1e-3);
             let chunk = match chunks.recv_timeout(Duration::from_millis(200)) {
@@ -320,6 +321,7 @@ pub fn download_with(
                         return Err(DownloadError::Cancelled(done));
                     }
                     if heard.elapsed() >= stall {
+                        silent = true;
                         break Err(format!("the server sent nothing for {:.1} s", stall.as_secs_f32()));
                     }
                     continue;
@@ -344,11 +346,14 @@ pub fn download_with(
             return finish(&part, target, done, total, want_sha.as_deref());
         }
         // Cut short (a broken or silent connection, or a server that announced more than it
-        // has): resume from what arrived. A server that twice in a row closes without
-        // sending anything of what it announced does not have it: its size was a lie.
-        match outcome {
-            Ok(()) => stalled = if done == start { stalled + 1 } else { 0 },
-            Err(problem) => last_problem = problem,
+        // has): resume from what arrived. A server that twice in a row ends the body without
+        // sending anything of what it announced does not have it: its size was a lie (one
+        // that merely goes silent is retried instead).
+        if let Err(problem) = outcome {
+            last_problem = problem;
+        }
+        if !silent {
+            stalled = if done == start { stalled + 1 } else { 0 };
         }
         if stalled >= 2 {
             let _ = std::fs::remove_file(&part);

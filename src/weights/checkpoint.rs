@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::weights::error::WeightsError;
-use crate::weights::index::Index;
 pub use crate::weights::index::{CheckpointFormat, DType, Entry, MAX_DIMS, TensorInfo};
 use crate::weights::zip::read_at;
 use crate::weights::{safetensors_file, torch};

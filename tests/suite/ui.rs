@@ -248,7 +248,7 @@ fn first_run_offers_the_four_official_models() {
     for _ in 0..3 {
         h.step();
     }
-    let right = h.query_all_by_label("Download 10.4 GB").map(|b| b.rect().max.x).fold(0.0, f64::max);
+    let right = h.query_all_by_label("Download 10.4 GB").map(|b| b.rect().max.x).fold(0.0f32, f32::max);
     assert!(right < 420.0, "the first-run list widened the controls column to {right} px");
 }
 
