@@ -101,6 +101,8 @@ pub enum Action {
     CancelExport,
     /// Try again to save the clips the history could not store.
     SaveUnsaved,
+    /// Look for ComfyUI's model files in this folder (off the UI thread).
+    ScanComfy(PathBuf),
 }
 
 /// A fresh seed from the clock (no RNG dependency needed for this).
@@ -452,6 +454,21 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Notify(n) => app.notice = Some(n),
+        Action::ScanComfy(folder) => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let repaint = ctx.clone();
+            let spawned = std::thread::Builder::new().name("comfy-scan".into()).spawn(move || {
+                let _ = tx.send(crate::weights::assemble::find_in_comfy(&folder));
+                repaint.request_repaint();
+            });
+            match spawned {
+                Ok(_) => {
+                    app.comfy.scan_note = "scanning…".into();
+                    app.comfy_scan = Some(rx);
+                }
+                Err(e) => error(app, format!("cannot scan: {e}"), ""),
+            }
+        }
         Action::SaveUnsaved => {
             for u in &mut app.unsaved {
                 let repaint = ctx.clone();

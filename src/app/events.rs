@@ -22,6 +22,8 @@ pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     poll_unsaved(app);
     poll_showing(app, ctx);
     app.poll_history_listing();
+    app.poll_comfy_scan();
+    app.poll_restored_queue();
     super::actions::poll_image_loads(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
         return;

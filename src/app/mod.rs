@@ -164,6 +164,10 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The queue stored when the app last closed, being read.
+    restoring_queue: Option<crossbeam_channel::Receiver<Vec<Job>>>,
+    /// The ComfyUI folder scan in progress.
+    comfy_scan: Option<crossbeam_channel::Receiver<crate::weights::assemble::Found>>,
     /// The history clip being read for the player (off the UI thread).
     pub showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<image::RgbImage>, String>>)>,
     /// Finished clips the history could not store yet (newest last).
@@ -270,6 +274,8 @@ impl StudioApp {
             export: None,
             unsaved: Vec::new(),
             showing: None,
+            comfy_scan: None,
+            restoring_queue: None,
             export_draft: None,
             history_filter: String::new(),
             comfy: Default::default(),
@@ -289,10 +295,17 @@ impl StudioApp {
             next_job: 1,
             actions: Vec::new(),
         };
-        // Requests queued when the app last closed wait for the model, then run.
-        let restored = queue_store::load(app.history.root(), &mut app.next_job);
-        app.saved_queue = restored.iter().map(|j| j.id).collect();
-        app.queue.extend(restored.into_iter().map(|job| Queued { job }));
+        // Requests queued when the app last closed wait for the model, then run. Their images
+        // are decoded off the UI thread (`poll_restored_queue`).
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (root, repaint) = (app.history.root().to_path_buf(), cc.egui_ctx.clone());
+        let spawned = std::thread::Builder::new().name("queue-restore".into()).spawn(move || {
+            let _ = tx.send(queue_store::load(&root, &mut 0));
+            repaint.request_repaint();
+        });
+        if spawned.is_ok() {
+            app.restoring_queue = Some(rx);
+        }
         if let Some(m) = app.state.model.clone() {
             app.push(Action::LoadModel(m));
         }
@@ -345,6 +358,34 @@ impl StudioApp {
     }
 
     /// Takes a finished history listing (and model listing).
+    /// Queues the requests restored from the last session (behind any queued since), with
+    /// fresh ids.
+    fn poll_restored_queue(&mut self) {
+        let Some(result) = self.restoring_queue.as_ref().map(crossbeam_channel::Receiver::try_recv) else {
+            return;
+        };
+        if matches!(result, Err(crossbeam_channel::TryRecvError::Empty)) {
+            return;
+        }
+        self.restoring_queue = None;
+        for mut job in result.unwrap_or_default() {
+            job.id = self.next_job;
+            self.next_job += 1;
+            self.queue.push_back(Queued { job });
+        }
+        if matches!(self.model, ModelStatus::Ready(_)) {
+            actions::start_next(self); // the model was ready first
+        }
+    }
+
+    /// Fills the ComfyUI form when its folder scan is done.
+    fn poll_comfy_scan(&mut self) {
+        if let Some(found) = self.comfy_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            panels::comfy::fill(&mut self.comfy, &found);
+            self.comfy_scan = None;
+        }
+    }
+
     fn poll_history_listing(&mut self) {
         if let Some(list) = self.model_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.imported = list;
@@ -359,6 +400,9 @@ impl StudioApp {
 
     /// Writes the queue (the running request first) to disk when it changed.
     pub fn persist_queue(&mut self) {
+        if self.restoring_queue.is_some() {
+            return; // the stored queue is still being read: writing now would replace it
+        }
         // Runs every frame: compare ids, and copy the jobs only when the queue changed.
         let pending = || self.running.iter().map(|r| &r.request).chain(self.queue.iter().map(|q| &q.job));
         if pending().map(|j| j.id).eq(self.saved_queue.iter().copied()) {

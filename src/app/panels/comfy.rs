@@ -22,6 +22,7 @@ pub struct ComfyForm {
 /// The form (inside the Model section).
 pub fn comfy_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     let mut import = false;
+    let mut scan = None;
     egui::CollapsingHeader::new("Use files I already have (ComfyUI)").default_open(false).show(ui, |ui| {
         let f = &mut app.comfy;
         ui.horizontal(|ui| {
@@ -31,20 +32,9 @@ pub fn comfy_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                     .desired_width(220.0),
             );
             if ui.button("Scan").on_hover_text("Fill the fields from the files in that folder").clicked() {
-                let found = crate::weights::assemble::find_in_comfy(std::path::Path::new(f.folder.trim()));
-                let show =
-                    |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-                f.unet = found.unets.first().map(|p| p.display().to_string()).unwrap_or_default();
-                f.text = show(&found.text_encoder);
-                f.image = show(&found.image_encoder);
-                f.vae = show(&found.vae);
-                f.scan_note = format!(
-                    "found {} UNet file(s){}{}{}",
-                    found.unets.len(),
-                    if found.text_encoder.is_none() { ", no text encoder" } else { "" },
-                    if found.image_encoder.is_none() { ", no image encoder" } else { "" },
-                    if found.vae.is_none() { ", no VAE" } else { "" }
-                );
+                // Walked on a background thread (a large models/ folder on a slow disk must not
+                // freeze the window); `fill` applies the result.
+                scan = Some(std::path::PathBuf::from(f.folder.trim()));
             }
         });
         if !f.scan_note.is_empty() {
@@ -84,4 +74,23 @@ pub fn comfy_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     if import {
         app.push(Action::ImportParts);
     }
+    if let Some(folder) = scan {
+        app.push(Action::ScanComfy(folder));
+    }
+}
+
+/// Fills the form from a folder scan.
+pub fn fill(f: &mut ComfyForm, found: &crate::weights::assemble::Found) {
+    let show = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    f.unet = found.unets.first().map(|p| p.display().to_string()).unwrap_or_default();
+    f.text = show(&found.text_encoder);
+    f.image = show(&found.image_encoder);
+    f.vae = show(&found.vae);
+    f.scan_note = format!(
+        "found {} UNet file(s){}{}{}",
+        found.unets.len(),
+        if found.text_encoder.is_none() { ", no text encoder" } else { "" },
+        if found.image_encoder.is_none() { ", no image encoder" } else { "" },
+        if found.vae.is_none() { ", no VAE" } else { "" }
+    );
 }
