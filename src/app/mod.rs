@@ -298,7 +298,7 @@ impl StudioApp {
         // Requests queued when the app last closed wait for the model, then run. Their images
         // are decoded off the UI thread (`poll_restored_queue`).
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let (root, repaint) = (app.history.root().to_path_buf(), cc.egui_ctx.clone());
+        let (root, repaint) = (app.history.root().to_path_buf(), ctx.clone());
         let spawned = std::thread::Builder::new().name("queue-restore".into()).spawn(move || {
             let _ = tx.send(queue_store::load(&root, &mut 0));
             repaint.request_repaint();
