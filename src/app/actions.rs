@@ -370,7 +370,8 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let (history, e, repaint) = (app.history.clone(), (*entry).clone(), ctx.clone());
             let spawned = std::thread::Builder::new().name("clip-show".into()).spawn(move || {
-                let _ = tx.send(history.load_frames(&e).map_err(|e| e.to_string()));
+                let frames = history.load_frames(&e).map_err(|e| e.to_string());
+                let _ = tx.send(frames.map(|f| f.iter().map(super::textures::color_image).collect()));
                 repaint.request_repaint();
             });
             match spawned {

@@ -236,7 +236,7 @@ fn poll_showing(app: &mut StudioApp, ctx: &egui::Context) {
     let Some((entry, _)) = app.showing.take() else { return };
     match done {
         Ok(frames) => {
-            app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(*entry)));
+            app.result = Some((Frames::from_color_images(ctx, &format!("entry-{}", entry.id), frames), Some(*entry)));
             app.player.restart();
         }
         Err(message) => {

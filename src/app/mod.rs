@@ -169,7 +169,7 @@ pub struct StudioApp {
     /// The ComfyUI folder scan in progress.
     comfy_scan: Option<crossbeam_channel::Receiver<crate::weights::assemble::Found>>,
     /// The history clip being read for the player (off the UI thread).
-    pub showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<image::RgbImage>, String>>)>,
+    pub showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<egui::ColorImage>, String>>)>,
     /// Finished clips the history could not store yet (newest last).
     pub unsaved: Vec<unsaved::Unsaved>,
     /// The job ids last written to the queue store (running first).

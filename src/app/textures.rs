@@ -24,12 +24,18 @@ pub fn color_image(rgb: &RgbImage) -> egui::ColorImage {
 impl Frames {
     /// Uploads `frames`.
     pub fn new(ctx: &egui::Context, name: &str, frames: &[RgbImage]) -> Self {
+        Self::from_color_images(ctx, name, frames.iter().map(color_image).collect())
+    }
+
+    /// Uploads frames already converted to egui's type (the conversion of a long clip is
+    /// worth doing off the UI thread, where it was read).
+    pub fn from_color_images(ctx: &egui::Context, name: &str, frames: Vec<egui::ColorImage>) -> Self {
+        let size = frames.first().map_or([0, 0], |f| f.size);
         let textures = frames
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(k, f)| ctx.load_texture(format!("{name}-{k}"), color_image(f), egui::TextureOptions::LINEAR))
+            .map(|(k, f)| ctx.load_texture(format!("{name}-{k}"), f, egui::TextureOptions::LINEAR))
             .collect();
-        let size = frames.first().map_or([0, 0], |f| [f.width() as usize, f.height() as usize]);
         Self { textures, size, name: name.into() }
     }
 

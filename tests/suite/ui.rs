@@ -410,3 +410,61 @@ fn a_clip_the_history_cannot_store_stays_exportable_and_saves_later() {
     assert_eq!(shown.id, saved[0].id, "the player shows the saved entry");
     assert_eq!(History::new(&root).load_frames(&saved[0]).unwrap().len(), entry.record.frames);
 }
+
+/// A history of 500 clips loads (listing, thumbnails) and one of them opens in the player
+/// without any frame taking 50 ms or more: the disk is read off the UI thread.
+#[test]
+fn frames_stay_fast_while_a_large_history_loads() {
+    use dynamicrafter_studio::history::HistoryRecord;
+    use dynamicrafter_studio::model::config::Variant;
+    use dynamicrafter_studio::pipeline::generate::Settings;
+    let tmp = tempfile::tempdir().unwrap();
+    let history = History::new(tmp.path());
+    let frame = image::RgbImage::from_fn(512, 320, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+    for seed in 0..500 {
+        let mut settings = Settings::defaults(Variant::V512);
+        settings.seed = seed;
+        let record = HistoryRecord {
+            settings,
+            model: "test".into(),
+            input_hash: "0".into(),
+            fit: "Reference".into(),
+            cancelled: false,
+            steps_done: 1,
+            created_unix_ms: 0,
+            frames: 0,
+            width: 0,
+            height: 0,
+            sweep: None,
+        };
+        let frames = if seed == 0 { vec![frame.clone(); 64] } else { vec![frame.clone()] };
+        history.save(record, &frames).unwrap();
+    }
+    let mut h = harness(tmp.path());
+    h.run_steps(3); // fonts and the first layout
+    let timed = |h: &mut Harness<'static, StudioApp>| {
+        let t = Instant::now();
+        h.step();
+        let took = t.elapsed();
+        std::thread::sleep(Duration::from_millis(10));
+        took
+    };
+    let mut worst = [Duration::ZERO; 3]; // listing, thumbnails, opening the large clip
+    let start = Instant::now();
+    while h.state().entries.len() < 500 && start.elapsed() < Duration::from_secs(60) {
+        worst[0] = worst[0].max(timed(&mut h));
+    }
+    assert_eq!(h.state().entries.len(), 500);
+    for _ in 0..50 {
+        worst[1] = worst[1].max(timed(&mut h));
+    }
+    let big = h.state().entries.iter().find(|e| e.record.frames == 64).cloned().unwrap();
+    h.state_mut().push(Action::Show(Box::new(big)));
+    let start = Instant::now();
+    while h.state().result.is_none() && start.elapsed() < Duration::from_secs(60) {
+        worst[2] = worst[2].max(timed(&mut h));
+    }
+    assert_eq!(h.state().result.as_ref().map(|(f, _)| f.len()), Some(64));
+    eprintln!("slowest frames (listing, thumbnails, opening the clip): {worst:?}");
+    assert!(worst.iter().all(|w| *w < Duration::from_millis(50)), "slowest frames: {worst:?}");
+}
