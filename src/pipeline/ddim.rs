@@ -100,7 +100,7 @@ pub enum SampleError {
     )]
     NonFinite { step: usize, total: usize, timestep: i64 },
     #[error("reading the latent back from the device failed: {0}")]
-    Device(String),
+    Device(#[from] crate::pipeline::device_read::DeviceRead),
 }
 
 /// The partial result of a run cancelled during step `step`: the last predicted x0, or the
@@ -119,8 +119,7 @@ fn std_all(x: &Tensor<5>) -> Tensor<5> {
 /// only if every element is): clamping would turn it into black frames without a word.
 fn check_finite(x: &Tensor<5>, step: usize, total: usize, timestep: i64) -> Result<(), SampleError> {
     let n: usize = x.dims().iter().product();
-    let sum =
-        x.clone().reshape([n]).sum().try_into_scalar::<f32>().map_err(|e| SampleError::Device(format!("{e:?}")))?;
+    let sum = x.clone().reshape([n]).sum().try_into_scalar::<f32>().map_err(|e| SampleError::Device(e.into()))?;
     if sum.is_finite() { Ok(()) } else { Err(SampleError::NonFinite { step: step + 1, total, timestep }) }
 }
 

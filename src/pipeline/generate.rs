@@ -13,6 +13,7 @@ use crate::model::unet::attention::{BranchWeights, CallOptions};
 use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
 use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample};
 use crate::pipeline::decode_video;
+use crate::pipeline::device_read::DeviceRead;
 use crate::pipeline::preprocess::ImageTensor;
 use crate::pipeline::rng::{NoiseSource, SeededSource};
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
@@ -281,7 +282,14 @@ pub enum GenerateError {
     #[error(transparent)]
     Image(#[from] crate::pipeline::preprocess::PreprocessError),
     #[error("reading the result from the device failed: {0}")]
-    Device(String),
+    Device(#[from] DeviceRead),
+}
+
+impl GenerateError {
+    /// Whether the device is gone (the model must be loaded on a fresh one).
+    pub fn is_device_lost(&self) -> bool {
+        matches!(self, Self::Device(DeviceRead::Lost(_)) | Self::Sample(SampleError::Device(DeviceRead::Lost(_))))
+    }
 }
 
 impl Settings {
@@ -306,14 +314,13 @@ impl Settings {
 ///
 /// # Shapes
 /// - video: `[1, 3, t, h, w]` → `t` frames of `h·w·3` bytes
-pub fn video_to_rgb8(video: Tensor<5>) -> Result<Vec<Vec<u8>>, String> {
+pub fn video_to_rgb8(video: Tensor<5>) -> Result<Vec<Vec<u8>>, DeviceRead> {
     let [_, c, t, h, w] = video.dims();
     let data = video
-        .try_into_data()
-        .map_err(|e| format!("{e:?}"))?
+        .try_into_data()?
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| DeviceRead::Failed(format!("{e:?}")))?;
     let mut frames = vec![vec![0u8; h * w * 3]; t];
     for ch in 0..c.min(3) {
         for k in 0..t {
@@ -416,7 +423,7 @@ pub fn generate(
     let _ = on_progress(Progress::Phase(Phase::Decoding { frame: 0, total: settings.frames }));
     let video = decode_video(model, sampled.latent.clone());
     let _ = on_progress(Progress::Decoded { latent: &sampled.latent, video: &video });
-    let frames = video_to_rgb8(video).map_err(GenerateError::Device)?;
+    let frames = video_to_rgb8(video)?;
     Ok(Generation {
         frames,
         width: settings.width,

@@ -2,6 +2,7 @@
 
 pub mod conditioning;
 pub mod ddim;
+pub mod device_read;
 pub mod generate;
 pub mod memory;
 pub mod preprocess;

@@ -83,7 +83,7 @@ fn run(
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| SampleError::Device(format!("{e:?}")))?;
+        .map_err(|e| SampleError::Device(crate::pipeline::device_read::DeviceRead::Failed(format!("{e:?}"))))?;
     let start = f64::from(sched.alphas[sched.len() - 1]);
     Ok((end, sched.alphas_prev_f64[0], start))
 }

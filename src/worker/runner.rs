@@ -57,13 +57,19 @@ pub fn latent_preview(x0: &Tensor<5>) -> Option<Vec<RgbImage>> {
     Some(frames)
 }
 
-/// Advice for an error message a user can act on.
-/// Whether a failure means the GPU device is gone (driver reset, removed GPU).
+/// What to do after the device was lost.
+const DEVICE_LOST_ADVICE: &str = "The GPU device was lost; the model is being reloaded on a fresh device. If it happens \
+     again, update the graphics driver or run Self-check.";
+
+/// Whether a panic's message means the GPU device is gone (driver reset, removed GPU). Only
+/// for panics, which carry no type; errors say it with
+/// [`crate::pipeline::generate::GenerateError::is_device_lost`].
 fn is_device_lost(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("device lost") || m.contains("devicelost") || m.contains("device_lost")
 }
 
+/// Advice for an error message a user can act on.
 pub fn advice_for(message: &str) -> String {
     let m = message.to_ascii_lowercase();
     if m.contains("memory") || m.contains("alloc") || m.contains("oom") {
@@ -71,9 +77,7 @@ pub fn advice_for(message: &str) -> String {
          GPU memory there, or close other GPU apps; the CPU backend always works."
             .into()
     } else if is_device_lost(message) || m.contains("lost") {
-        "The GPU device was lost; the model is being reloaded on a fresh device. If it happens again, update the \
-         graphics driver or run Self-check."
-            .into()
+        DEVICE_LOST_ADVICE.into()
     } else if m.contains("binding") || m.contains("buffer") || m.contains("limit") {
         "A tensor exceeded the GPU's buffer limits. Try a smaller output size.".into()
     } else {
@@ -159,19 +163,20 @@ impl Runner {
                         let message = panic_message(&*p);
                         let advice = advice_for(&message);
                         self.send(Event::Failed { job: id, message: message.clone(), advice });
-                        self.recover_device(&message);
+                        self.recover_device(is_device_lost(&message));
                     }
                 }
             }
         }
     }
 
-    /// After a failed job: release the device pools (an out-of-memory failure leaves them
-    /// full), and after a lost device reload the model so the next job gets a fresh one.
-    fn recover_device(&mut self, message: &str) {
+    /// After a failed job (an error or a panic): release the device pools (an out-of-memory
+    /// failure leaves them full), and after a lost device reload the model so the next job
+    /// gets a fresh one.
+    fn recover_device(&mut self, lost: bool) {
         let Some(loaded) = &self.loaded else { return };
         loaded.rt.model.device().memory_cleanup();
-        if is_device_lost(message) {
+        if lost {
             let source = loaded.source.clone();
             self.guarded(|r| r.load(source));
         }
@@ -455,8 +460,10 @@ impl Runner {
             }
             Err(e) => {
                 let message = e.to_string();
-                let advice = advice_for(&message);
+                let lost = e.is_device_lost();
+                let advice = if lost { DEVICE_LOST_ADVICE.to_owned() } else { advice_for(&message) };
                 self.send(Event::Failed { job: job.id, message, advice });
+                self.recover_device(lost);
             }
         }
     }
