@@ -34,6 +34,7 @@ fn main_screen_snapshot() {
         fresh: true,
         image: None,
         files: Vec::new(),
+        models_dir: None,
     };
     let mut h = egui_kittest::Harness::builder()
         .with_size([1280.0, 820.0])

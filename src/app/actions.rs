@@ -204,10 +204,9 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::RefreshModels => {
             // Read off the UI thread; the list arrives with the next frame that drains events.
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let repaint = ctx.clone();
+            let (repaint, models) = (ctx.clone(), app.models_dir.clone());
             let _ = std::thread::Builder::new().name("model-list".into()).spawn(move || {
-                let list =
-                    crate::weights::import::default_model_dir().map(|d| crate::weights::import::list_imported(&d));
+                let list = models.map(|d| crate::weights::import::list_imported(&d));
                 let _ = tx.send(list.unwrap_or_default());
                 repaint.request_repaint();
             });

@@ -65,7 +65,7 @@ fn recover_worker(app: &mut StudioApp, ctx: &egui::Context) {
         return;
     }
     app.worker_restarts.push(now);
-    match super::spawn_worker(ctx, &app.state, &app.history) {
+    match super::spawn_worker(ctx, &app.state, &app.history, app.models_dir.as_deref()) {
         Ok(w) => {
             app.worker = Some(w);
             app.model = ModelStatus::None;

@@ -47,6 +47,8 @@ pub struct AppOptions {
     pub image: Option<PathBuf>,
     /// Files passed on the command line (*Open with*): images and checkpoints.
     pub files: Vec<PathBuf>,
+    /// Where imported and downloaded models live (default: the platform data directory).
+    pub models_dir: Option<PathBuf>,
 }
 
 /// An input image slot.
@@ -138,6 +140,8 @@ pub struct StudioApp {
     pub state: PersistedState,
     worker: Option<WorkerHandle>,
     pub history: History,
+    /// Where imported and downloaded models live (`None`: this platform has no data folder).
+    pub models_dir: Option<PathBuf>,
     pub entries: Vec<HistoryEntry>,
     /// History folders whose settings cannot be read (shown, deletable).
     pub damaged: Vec<crate::history::Damaged>,
@@ -231,7 +235,8 @@ impl StudioApp {
         if let Some(p) = opts.image.clone() {
             state.last_image = Some(p);
         }
-        let mut app = Self::with_context(&cc.egui_ctx, state, opts.history_dir);
+        let models = opts.models_dir.or_else(crate::weights::import::default_model_dir);
+        let mut app = Self::with_context(&cc.egui_ctx, state, opts.history_dir, models);
         if !opts.files.is_empty() {
             app.push(Action::OpenFiles(opts.files));
         }
@@ -239,11 +244,16 @@ impl StudioApp {
     }
 
     /// Creates the app on an egui context (also used by tests).
-    pub fn with_context(ctx: &egui::Context, state: PersistedState, history_dir: Option<PathBuf>) -> Self {
+    pub fn with_context(
+        ctx: &egui::Context,
+        state: PersistedState,
+        history_dir: Option<PathBuf>,
+        models_dir: Option<PathBuf>,
+    ) -> Self {
         panels::theme::apply(ctx, state.theme);
         let root = history_dir.or_else(History::default_root).unwrap_or_else(|| PathBuf::from("history"));
         let history = History::new(root);
-        let (worker, notice) = match spawn_worker(ctx, &state, &history) {
+        let (worker, notice) = match spawn_worker(ctx, &state, &history, models_dir.as_deref()) {
             Ok(w) => (Some(w), None),
             Err(n) => (None, Some(n)),
         };
@@ -253,6 +263,7 @@ impl StudioApp {
             state,
             worker,
             history,
+            models_dir,
             entries,
             damaged: Vec::new(),
             image: None,
@@ -447,12 +458,20 @@ impl eframe::App for StudioApp {
 }
 
 /// Starts a model worker under the persisted run settings.
-fn spawn_worker(ctx: &egui::Context, state: &PersistedState, history: &History) -> Result<WorkerHandle, Notice> {
+fn spawn_worker(
+    ctx: &egui::Context,
+    state: &PersistedState,
+    history: &History,
+    models: Option<&std::path::Path>,
+) -> Result<WorkerHandle, Notice> {
     let repaint = ctx.clone();
-    WorkerHandle::spawn(state.run_config(), history.clone(), move || repaint.request_repaint()).map_err(|e| Notice {
-        text: format!("cannot start the model worker: {e}"),
-        advice: "Restart the app; if it persists, the system is out of threads or memory.".into(),
-        is_error: true,
+    let models = models.map(std::path::Path::to_path_buf);
+    WorkerHandle::spawn(state.run_config(), history.clone(), models, move || repaint.request_repaint()).map_err(|e| {
+        Notice {
+            text: format!("cannot start the model worker: {e}"),
+            advice: "Restart the app; if it persists, the system is out of threads or memory.".into(),
+            is_error: true,
+        }
     })
 }
 

@@ -30,13 +30,19 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Starts the worker under `run` (backend, precision, memory). `wake` is called after
-    /// every event (the app passes `ctx.request_repaint`).
-    pub fn spawn(run: RunConfig, history: History, wake: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
+    /// every event (the app passes `ctx.request_repaint`). Imports and downloads go to
+    /// `models`.
+    pub fn spawn(
+        run: RunConfig,
+        history: History,
+        models: Option<std::path::PathBuf>,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
         let (ctx, crx) = bounded(COMMAND_CAPACITY);
         let (etx, erx) = bounded(EVENT_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("dynamicrafter-worker".into())
-            .spawn(move || Runner::new(run, history, etx, std::sync::Arc::new(wake)).run(crx))?;
+            .spawn(move || Runner::new(run, history, models, etx, std::sync::Arc::new(wake)).run(crx))?;
         Ok(Self { commands: ctx, events: erx, thread: Some(thread) })
     }
 

@@ -4,6 +4,7 @@
 
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,8 +22,8 @@ use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
 use crate::pipeline::preprocess::prepare_frame;
 use crate::pipeline::runtime::{self, RunConfig, Runtime};
 use crate::weights::import::{
-    CacheDType, Detection, ImportError, ImportProgress, ModelManifest, default_model_dir, detect_variant,
-    import_checkpoint, open_checkpoint,
+    CacheDType, Detection, ImportError, ImportProgress, ModelManifest, detect_variant, import_checkpoint,
+    open_checkpoint,
 };
 use crate::worker::protocol::{Command, Event, Job, ModelSource};
 
@@ -99,14 +100,22 @@ pub struct Runner {
     loaded: Option<Loaded>,
     tokenizer: Option<ClipTokenizer>,
     history: History,
+    /// Where imports and downloads go (`None`: this platform has no data folder).
+    models: Option<PathBuf>,
     events: Sender<Event>,
     wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Runner {
     /// A worker on `backend` saving results into `history`.
-    pub fn new(run: RunConfig, history: History, events: Sender<Event>, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
-        Self { run, loaded: None, tokenizer: None, history, events, wake }
+    pub fn new(
+        run: RunConfig,
+        history: History,
+        models: Option<PathBuf>,
+        events: Sender<Event>,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        Self { run, loaded: None, tokenizer: None, history, models, events, wake }
     }
 
     fn send(&self, e: Event) -> bool {
@@ -118,7 +127,7 @@ impl Runner {
     /// Runs until [`Command::Shutdown`] or until the UI is gone.
     pub fn run(mut self, commands: Receiver<Command>) {
         self.history.clean_partial();
-        if let Some(dir) = default_model_dir() {
+        if let Some(dir) = self.models.clone() {
             let (n, bytes) = crate::weights::import::clean_stale_partials(&dir);
             if n > 0 {
                 let text = format!(
@@ -234,7 +243,7 @@ impl Runner {
     }
 
     fn import_parts(&mut self, parts: &crate::weights::assemble::Parts, variant: Variant, cancel: &AtomicBool) {
-        let Some(dest) = default_model_dir() else {
+        let Some(dest) = self.models.clone() else {
             self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
             return;
         };
@@ -285,7 +294,7 @@ impl Runner {
     /// model: Generate and Load run meanwhile. The UI imports the file when it arrives
     /// ([`Event::Downloaded`]).
     fn start_download(&self, variant: Variant, url: Option<String>, cancel: Arc<AtomicBool>) {
-        let Some(dest) = default_model_dir() else {
+        let Some(dest) = self.models.clone() else {
             self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
             return;
         };
@@ -339,7 +348,7 @@ impl Runner {
                 }
             },
         };
-        let Some(dest) = default_model_dir() else {
+        let Some(dest) = self.models.clone() else {
             self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
             return;
         };

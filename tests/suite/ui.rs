@@ -20,6 +20,9 @@ fn options(history: &std::path::Path) -> AppOptions {
         fresh: true,
         image: None,
         files: Vec::new(),
+        // Inside the history folder but hidden from its listing: nothing of the tests reaches
+        // the user's data folder.
+        models_dir: Some(history.join(".models")),
     }
 }
 
