@@ -47,6 +47,8 @@ pub enum Action {
     ImportParts,
     /// Download an official model, then import and load it.
     Download(Variant),
+    /// Stop the download (what arrived is kept for resuming).
+    CancelDownload,
     /// Re-read the list of imported models (at start and after an import).
     RefreshModels,
     /// Check the GPU against the CPU backend (runs on the worker).
@@ -230,13 +232,22 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             });
         }
         Action::Download(variant) => {
-            if matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
-                return error(app, "a download or import is already running", "Wait for it, or cancel it first.");
+            if app.download.is_some() {
+                return error(app, "a download is already running", "Wait for it, or cancel it first.");
             }
-            let status = ModelStatus::Downloading { variant, done: 0, total: 0, speed: 0.0 };
             let mirror = app.state.mirror.trim();
             let url = (!mirror.is_empty()).then(|| crate::download::mirror_url(mirror, variant));
-            start_import(app, status, |cancel| Command::Download { variant, url, cancel });
+            let cancel = Arc::new(AtomicBool::new(false));
+            if app.worker().is_some_and(|w| w.send(Command::Download { variant, url, cancel: cancel.clone() })) {
+                app.download = Some(super::Download { variant, done: 0, total: 0, speed: 0.0, cancel });
+            } else {
+                error(app, "the model worker is busy or stopped", "Try again in a moment.");
+            }
+        }
+        Action::CancelDownload => {
+            if let Some(d) = &app.download {
+                d.cancel();
+            }
         }
         Action::OpenFolder(dir) => {
             let opener = if cfg!(target_os = "macos") {
@@ -481,7 +492,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
 /// Sends a cancellable download or import to the worker and shows `status` while it runs
 /// (the status to return to on cancel is kept).
 fn start_import(app: &mut StudioApp, status: ModelStatus, command: impl FnOnce(Arc<AtomicBool>) -> Command) {
-    if !matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. }) {
+    if !matches!(app.model, ModelStatus::Importing { .. }) {
         app.before_import = app.model.clone();
     }
     let cancel = Arc::new(AtomicBool::new(false));

@@ -141,8 +141,15 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.model = std::mem::take(&mut app.before_import);
             app.notice = Some(Notice { text: message, advice: String::new(), is_error: false });
         }
-        Event::DownloadProgress { variant, done, total, speed } => {
-            app.model = ModelStatus::Downloading { variant, done, total, speed };
+        Event::DownloadProgress { variant: _, done, total, speed } => {
+            if let Some(d) = &mut app.download {
+                (d.done, d.total, d.speed) = (done, total, speed);
+            }
+        }
+        Event::DownloadEnded { message, failed } => {
+            app.download = None;
+            let advice = if failed { "Check the connection, or set a mirror; the next download resumes." } else { "" };
+            app.notice = Some(Notice { text: message, advice: advice.into(), is_error: failed });
         }
         Event::ImportNeedsVariant { path, candidates, why } => {
             app.import_cancel = None;
@@ -192,7 +199,7 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             start_next(app);
         }
         Event::Downloaded { variant, path } => {
-            app.import_cancel = None;
+            app.download = None;
             app.push(Action::Import { path, variant: Some(variant) });
         }
         Event::Notice { text } => app.notice = Some(Notice { text, advice: String::new(), is_error: false }),

@@ -72,14 +72,26 @@ pub enum ModelStatus {
         done: usize,
         total: usize,
     },
-    Downloading {
-        variant: crate::model::config::Variant,
-        done: u64,
-        total: u64,
-        speed: f64,
-    },
     Ready(String),
     Failed(String),
+}
+
+/// A model download in progress. Apart from [`ModelStatus`]: the loaded model keeps working
+/// (and generating) while a download runs beside it.
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub variant: crate::model::config::Variant,
+    pub done: u64,
+    pub total: u64,
+    pub speed: f64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Download {
+    /// Asks the download to stop (what arrived is kept for resuming).
+    pub fn cancel(&self) {
+        self.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What the central panel shows.
@@ -168,6 +180,8 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The model download in progress.
+    pub download: Option<Download>,
     /// The queue stored when the app last closed, being read.
     restoring_queue: Option<crossbeam_channel::Receiver<Vec<Job>>>,
     /// The ComfyUI folder scan in progress.
@@ -283,6 +297,7 @@ impl StudioApp {
             imported: Vec::new(),
             catalog: crate::download::catalog(),
             export: None,
+            download: None,
             unsaved: Vec::new(),
             showing: None,
             comfy_scan: None,

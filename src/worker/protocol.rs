@@ -176,6 +176,11 @@ pub enum Event {
         message: String,
         advice: String,
     },
+    /// A download failed or was cancelled (`failed: false`); `message` says what is kept.
+    DownloadEnded {
+        message: String,
+        failed: bool,
+    },
     /// A download finished and was verified: the UI imports it.
     Downloaded {
         variant: Variant,

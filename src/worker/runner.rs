@@ -295,7 +295,8 @@ impl Runner {
     /// ([`Event::Downloaded`]).
     fn start_download(&self, variant: Variant, url: Option<String>, cancel: Arc<AtomicBool>) {
         let Some(dest) = self.models.clone() else {
-            self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
+            let message = "this platform has no data directory for models".into();
+            self.send(Event::DownloadEnded { message, failed: true });
             return;
         };
         let target = dest.join("downloads").join(format!("dynamicrafter_{}", variant.name())).join("model.ckpt");
@@ -315,21 +316,25 @@ impl Runner {
                 })
             });
             let event = match std::panic::catch_unwind(run) {
-                Err(p) => Event::ImportFailed { message: format!("internal error: {}", crate::panic_message(&*p)) },
+                Err(p) => Event::DownloadEnded {
+                    message: format!("internal error: {}", crate::panic_message(&*p)),
+                    failed: true,
+                },
                 Ok(Ok(got)) => Event::Downloaded { variant, path: got.path },
-                Ok(Err(crate::download::DownloadError::Cancelled(done))) => Event::ImportCancelled {
+                Ok(Err(crate::download::DownloadError::Cancelled(done))) => Event::DownloadEnded {
                     message: format!(
                         "Download cancelled; {:.2} GB are kept and the next download resumes",
                         done as f64 / 1e9
                     ),
+                    failed: false,
                 },
-                Ok(Err(e)) => Event::ImportFailed { message: e.to_string() },
+                Ok(Err(e)) => Event::DownloadEnded { message: e.to_string(), failed: true },
             };
             let _ = events.send(event);
             wake();
         });
         if let Err(e) = spawned {
-            self.send(Event::ImportFailed { message: format!("cannot start the download: {e}") });
+            self.send(Event::DownloadEnded { message: format!("cannot start the download: {e}"), failed: true });
         }
     }
 

@@ -471,3 +471,45 @@ fn frames_stay_fast_while_a_large_history_loads() {
     eprintln!("slowest frames (listing, thumbnails, opening the clip): {worst:?}");
     assert!(worst.iter().all(|w| *w < Duration::from_millis(50)), "slowest frames: {worst:?}");
 }
+
+/// A download from a server that stops sending runs beside the model: a Generate issued
+/// meanwhile finishes, and Cancel ends the blocked download at once.
+#[test]
+fn a_stalled_download_does_not_hold_generation() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mirror = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n");
+                let _ = stream.write_all(&vec![0u8; 1 << 20]);
+                std::thread::sleep(Duration::from_secs(120)); // open and silent
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(tmp.path());
+    step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    load_input(&mut h);
+    h.state_mut().state.mirror = mirror;
+    h.state_mut().push(Action::Download(dynamicrafter_studio::model::config::Variant::V512));
+    h.step();
+    step_until(&mut h, "download progress", 30, |a| a.download.as_ref().is_some_and(|d| d.done > 0));
+    h.state_mut().state.settings.steps = 2;
+    h.get_by_label("Generate").click_accesskit();
+    h.step();
+    step_until(&mut h, "the clip made during the download", 300, |a| a.running.is_none() && !a.entries.is_empty());
+    assert!(h.state().download.is_some(), "the download ended early: {:?}", h.state().notice);
+    let t0 = Instant::now();
+    h.state_mut().push(Action::CancelDownload);
+    h.step();
+    step_until(&mut h, "the cancelled download", 10, |a| a.download.is_none());
+    assert!(t0.elapsed() < Duration::from_secs(3), "cancel took {:?}", t0.elapsed());
+    assert!(h.state().notice.as_ref().is_some_and(|n| n.text.contains("cancelled")), "{:?}", h.state().notice);
+}

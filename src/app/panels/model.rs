@@ -12,24 +12,6 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ModelStatus::None => ui.label(
             "No model loaded. Download one below, or import a model.ckpt you already have; it is cached for fast loading.",
         ),
-        ModelStatus::Downloading { variant, done, total, speed } => {
-            let f = if *total > 0 { *done as f32 / *total as f32 } else { 0.0 };
-            let eta = if *speed > 0.0 { format!("{:.0} min", total.saturating_sub(*done) as f64 / speed / 60.0) } else { "…".into() };
-            let text = format!(
-                "Downloading {}: {:.2}/{:.2} GB · {:.1} MB/s · ETA {eta}",
-                variant.name(),
-                *done as f64 / 1e9,
-                *total as f64 / 1e9,
-                speed / 1e6
-            );
-            ui.horizontal(|ui| {
-                ui.add(egui::ProgressBar::new(f).desired_width(260.0).text(text));
-                if ui.button("Cancel").on_hover_text("Stop; what was downloaded is kept and the next download resumes").clicked() {
-                    app.push(Action::CancelImport);
-                }
-            })
-            .response
-        }
         ModelStatus::Loading(l) => {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -55,6 +37,29 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ModelStatus::Ready(l) => ui.label(egui::RichText::new(format!("Ready: {l}")).strong()),
         ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
     };
+    if let Some(d) = &app.download {
+        let f = if d.total > 0 { d.done as f32 / d.total as f32 } else { 0.0 };
+        let left = d.total.saturating_sub(d.done) as f64;
+        let eta = if d.speed > 0.0 { format!("{:.0} min", left / d.speed / 60.0) } else { "…".into() };
+        let text = format!(
+            "Downloading {}: {:.2}/{:.2} GB · {:.1} MB/s · ETA {eta}",
+            d.variant.name(),
+            d.done as f64 / 1e9,
+            d.total as f64 / 1e9,
+            d.speed / 1e6
+        );
+        let mut cancel = false;
+        ui.horizontal(|ui| {
+            ui.add(egui::ProgressBar::new(f).desired_width(260.0).text(text));
+            cancel = ui
+                .button("Cancel")
+                .on_hover_text("Stop; what was downloaded is kept and the next download resumes")
+                .clicked();
+        });
+        if cancel {
+            app.push(Action::CancelDownload);
+        }
+    }
     runtime_ui(app, ui);
     catalog_ui(app, ui);
     super::comfy::comfy_ui(app, ui);
@@ -96,7 +101,7 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
 /// The four official models with what each is for and needs, and a Download button each
 /// (open by default until a model is imported).
 fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let busy = matches!(app.model, ModelStatus::Importing { .. } | ModelStatus::Downloading { .. });
+    let busy = matches!(app.model, ModelStatus::Importing { .. }) || app.download.is_some();
     let first_run = app.imported.is_empty() && matches!(app.model, ModelStatus::None | ModelStatus::Failed(_));
     egui::CollapsingHeader::new("Get a model").default_open(first_run).show(ui, |ui| {
         // One row per model, the description wrapped below it: the first-run list must never
