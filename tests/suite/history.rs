@@ -11,7 +11,8 @@ use image::RgbImage;
 
 const WRITER_ENV: &str = "DC_HISTORY_WRITER_DIR";
 
-fn record(seed: u64) -> HistoryRecord {
+/// A plain record with this seed (also used by the UI tests).
+pub(crate) fn record(seed: u64) -> HistoryRecord {
     let mut settings = Settings::defaults(Variant::V512);
     settings.seed = seed;
     HistoryRecord {

@@ -418,28 +418,11 @@ fn a_clip_the_history_cannot_store_stays_exportable_and_saves_later() {
 /// without any frame taking 50 ms or more: the disk is read off the UI thread.
 #[test]
 fn frames_stay_fast_while_a_large_history_loads() {
-    use dynamicrafter_studio::history::HistoryRecord;
-    use dynamicrafter_studio::model::config::Variant;
-    use dynamicrafter_studio::pipeline::generate::Settings;
     let tmp = tempfile::tempdir().unwrap();
     let history = History::new(tmp.path());
     let frame = image::RgbImage::from_fn(512, 320, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
     for seed in 0..500 {
-        let mut settings = Settings::defaults(Variant::V512);
-        settings.seed = seed;
-        let record = HistoryRecord {
-            settings,
-            model: "test".into(),
-            input_hash: "0".into(),
-            fit: "Reference".into(),
-            cancelled: false,
-            steps_done: 1,
-            created_unix_ms: 0,
-            frames: 0,
-            width: 0,
-            height: 0,
-            sweep: None,
-        };
+        let record = crate::history::record(seed);
         let frames = if seed == 0 { vec![frame.clone(); 64] } else { vec![frame.clone()] };
         history.save(record, &frames).unwrap();
     }
