@@ -28,13 +28,8 @@ echo "== the desktop entry, as Open with runs it"
 desktop=/usr/share/applications/$APP_ID.desktop
 exec_line=$(sed -n 's/^Exec=//p' "$desktop")
 [[ $exec_line == *"%F"* ]] || fail "the Exec line takes no %F"
-HOME=$(mktemp -d); export HOME
-unset XDG_DATA_HOME XDG_CONFIG_HOME
-export XDG_RUNTIME_DIR="$HOME/run"; mkdir -p "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
-DISP=":$((80 + RANDOM % 9))"
-Xvfb "$DISP" -screen 0 1280x800x24 >"$OUT/xvfb.log" 2>&1 &
-XVFB=$!
-export DISPLAY=$DISP
+. scripts/private_session.sh
+private_session 1280x800 "$OUT/xvfb.log"
 APP=""
 trap 'kill $APP $XVFB 2>/dev/null || true' EXIT
 # A mirror on this machine, serving a file at the official model's path.

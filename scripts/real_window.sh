@@ -16,16 +16,9 @@ done
 rm -rf "$OUT"; mkdir -p "$OUT/capture"
 fail() { echo "real-window test FAILED: $*"; import -window root "$OUT/failure.png" 2>/dev/null || true; exit 1; }
 
-# A private home: fresh settings, history and model folders.
-HOME=$(mktemp -d); export HOME
-unset XDG_DATA_HOME XDG_CONFIG_HOME
-export XDG_RUNTIME_DIR="$HOME/run"; mkdir -p "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/private_session.sh"
+private_session 1600x1000 "$OUT/xvfb.log"
 HIST="$HOME/.local/share/dynamicrafter-studio/history"
-
-DISP=":$((90 + RANDOM % 9))"
-Xvfb "$DISP" -screen 0 1600x1000x24 >"$OUT/xvfb.log" 2>&1 &
-XVFB=$!
-export DISPLAY=$DISP
 APP=""
 trap 'kill $APP $XVFB 2>/dev/null || true' EXIT
 sleep 1
