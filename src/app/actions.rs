@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::RgbImage;
 
+use super::background;
 use super::image_load::{ImageLoad, ImageSource};
 use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
 use crate::history::HistoryEntry;
@@ -205,14 +206,12 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         }
         Action::RefreshModels => {
             // Read off the UI thread; the list arrives with the next frame that drains events.
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let (repaint, models) = (ctx.clone(), app.models_dir.clone());
-            let _ = std::thread::Builder::new().name("model-list".into()).spawn(move || {
-                let list = models.map(|d| crate::weights::import::list_imported(&d));
-                let _ = tx.send(list.unwrap_or_default());
-                repaint.request_repaint();
-            });
-            app.set_model_listing(rx);
+            let models = app.models_dir.clone();
+            if let Ok(rx) = background::run(ctx, "model-list", move || {
+                models.map(|d| crate::weights::import::list_imported(&d)).unwrap_or_default()
+            }) {
+                app.set_model_listing(rx);
+            }
         }
         Action::ImportParts => {
             let f = app.comfy.clone();
@@ -377,15 +376,13 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         }
         Action::Show(entry) => {
             // Decoded off the UI thread; `events::poll_showing` puts it in the player.
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let (history, e, repaint) = (app.history.clone(), (*entry).clone(), ctx.clone());
-            let spawned = std::thread::Builder::new().name("clip-show".into()).spawn(move || {
+            let (history, e) = (app.history.clone(), (*entry).clone());
+            let spawned = background::run(ctx, "clip-show", move || {
                 let frames = history.load_frames(&e).map_err(|e| e.to_string());
-                let _ = tx.send(frames.map(|f| f.iter().map(super::textures::color_image).collect()));
-                repaint.request_repaint();
+                frames.map(|f| f.iter().map(super::textures::color_image).collect())
             });
             match spawned {
-                Ok(_) => app.showing = Some((entry, rx)),
+                Ok(rx) => app.showing = Some((entry, rx)),
                 Err(e) => error(app, format!("cannot read the clip: {e}"), ""),
             }
         }
@@ -411,13 +408,10 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             app.queue.remove(i);
         }
         Action::RefreshHistory => {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let (history, repaint) = (app.history.clone(), ctx.clone());
-            let _ = std::thread::Builder::new().name("history-list".into()).spawn(move || {
-                let _ = tx.send(history.scan());
-                repaint.request_repaint();
-            });
-            app.set_history_listing(rx);
+            let history = app.history.clone();
+            if let Ok(rx) = background::run(ctx, "history-list", move || history.scan()) {
+                app.set_history_listing(rx);
+            }
         }
         Action::ExportDialog => {
             let Some((_, Some(entry))) = app.result.as_ref() else {
@@ -466,14 +460,8 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         }
         Action::Notify(n) => app.notice = Some(n),
         Action::ScanComfy(folder) => {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let repaint = ctx.clone();
-            let spawned = std::thread::Builder::new().name("comfy-scan".into()).spawn(move || {
-                let _ = tx.send(crate::weights::assemble::find_in_comfy(&folder));
-                repaint.request_repaint();
-            });
-            match spawned {
-                Ok(_) => {
+            match background::run(ctx, "comfy-scan", move || crate::weights::assemble::find_in_comfy(&folder)) {
+                Ok(rx) => {
                     app.comfy.scan_note = "scanning…".into();
                     app.comfy_scan = Some(rx);
                 }

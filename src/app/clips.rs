@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crossbeam_channel::{Receiver, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, TryRecvError};
 use image::RgbImage;
 
 use super::textures::Frames;
@@ -60,13 +60,11 @@ impl ClipStore {
                 ctx.request_repaint_after(std::time::Duration::from_millis(30));
                 return ClipView::Loading;
             }
-            let (tx, rx) = bounded(1);
-            let repaint = ctx.clone();
-            let _ = std::thread::Builder::new().name("clip-load".into()).spawn(move || {
-                let _ = tx.send(load());
-                repaint.request_repaint();
-            });
-            self.slots.insert(key.to_owned(), Slot::Loading(rx));
+            let slot = match super::background::run(ctx, "clip-load", load) {
+                Ok(rx) => Slot::Loading(rx),
+                Err(e) => Slot::Failed(format!("cannot start reading: {e}")),
+            };
+            self.slots.insert(key.to_owned(), slot);
         }
         let entry_id = key.to_owned();
         let entry = &entry_id;

@@ -4,6 +4,7 @@
 //! [`Action`]s while drawing and applied after the frame.
 
 mod actions;
+mod background;
 mod clips;
 mod events;
 pub mod export_job;
@@ -323,15 +324,8 @@ impl StudioApp {
         };
         // Requests queued when the app last closed wait for the model, then run. Their images
         // are decoded off the UI thread (`poll_restored_queue`).
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let (root, repaint) = (app.history.root().to_path_buf(), ctx.clone());
-        let spawned = std::thread::Builder::new().name("queue-restore".into()).spawn(move || {
-            let _ = tx.send(queue_store::load(&root, &mut 0));
-            repaint.request_repaint();
-        });
-        if spawned.is_ok() {
-            app.restoring_queue = Some(rx);
-        }
+        let root = app.history.root().to_path_buf();
+        app.restoring_queue = background::run(ctx, "queue-restore", move || queue_store::load(&root, &mut 0)).ok();
         if let Some(m) = app.state.model.clone() {
             app.push(Action::LoadModel(m));
         }
