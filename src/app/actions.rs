@@ -470,15 +470,14 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         }
         Action::SaveUnsaved => {
             for u in &mut app.unsaved {
-                let repaint = ctx.clone();
-                u.save(&app.history, move || repaint.request_repaint());
+                u.save(&app.history, ctx);
             }
         }
     }
 }
 
-/// Sends a cancellable download or import to the worker and shows `status` while it runs
-/// (the status to return to on cancel is kept).
+/// Sends a cancellable import to the worker and shows `status` while it runs (the status to
+/// return to on cancel is kept). Downloads have their own state (`Action::Download`).
 fn start_import(app: &mut StudioApp, status: ModelStatus, command: impl FnOnce(Arc<AtomicBool>) -> Command) {
     if !matches!(app.model, ModelStatus::Importing { .. }) {
         app.before_import = app.model.clone();

@@ -41,25 +41,21 @@ impl Unsaved {
         self.saving.is_some()
     }
 
-    /// Tries to save the clip into `history` on a background thread; `wake` repaints.
-    pub fn save(&mut self, history: &History, wake: impl Fn() + Send + 'static) {
+    /// Tries to save the clip into `history` on a background thread.
+    pub fn save(&mut self, history: &History, ctx: &egui::Context) {
         if self.saving.is_some() {
             return;
         }
-        let (tx, rx) = bounded(1);
         let (history, record, frames) = (history.clone(), self.entry.record.clone(), self.frames.clone());
-        let spawned = std::thread::Builder::new().name("history-save".into()).spawn(move || {
-            let _ = tx.send(history.save(record, &frames).map_err(|e| e.to_string()));
-            wake();
+        let spawned = super::background::run(ctx, "history-save", move || {
+            history.save(record, &frames).map_err(|e| e.to_string())
         });
-        match spawned {
-            Ok(_) => self.saving = Some(rx),
-            Err(e) => {
-                let (tx, rx) = bounded(1);
-                let _ = tx.send(Err(format!("cannot start saving: {e}")));
-                self.saving = Some(rx);
-            }
-        }
+        self.saving = Some(spawned.unwrap_or_else(|e| {
+            // No thread: the attempt fails at once, and says why.
+            let (tx, rx) = bounded(1);
+            let _ = tx.send(Err(format!("cannot start saving: {e}")));
+            rx
+        }));
     }
 
     /// The saving attempt's result, once it is done.
