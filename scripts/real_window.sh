@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The real-window test: the built app under Xvfb, driven with xdotool like a user. It types a
+# The real-window test: the built app under Xvfb, driven with xdotool like a user. It chooses
+# the input image in the studio's file browser (Xvfb has no file-dialog service), types a
 # prompt, generates with the tiny fixture model on the CPU backend, waits for the history
 # entry, exports a GIF through the export dialog, and takes a screenshot and an animated
 # capture of the frames sharpening. Any step that does not happen fails the script.
@@ -30,6 +31,22 @@ echo "window $W"
 sleep 2
 xdotool windowfocus --sync "$W" || true
 
+# Open image… (Ctrl+O) without a file-dialog service: the studio's own browser opens beside
+# the current image; typing a full path in its File field and Enter puts that image in the slot
+# (checked below: the saved clip records the chosen file's hash).
+CHOSEN="$OUT/pick/chosen.png"
+mkdir -p "$OUT/pick"
+convert "$FIX/input.png" -negate "$CHOSEN" || fail "cannot make the image to choose"
+xdotool key --window "$W" ctrl+o
+sleep 1.5
+import -window "$W" "$OUT/file_browser.png" || true
+xdotool mousemove --window "$W" 480 575 click 1
+sleep 0.3
+xdotool key --window "$W" ctrl+a
+xdotool type --window "$W" --delay 10 "$CHOSEN"
+xdotool key --window "$W" Return
+sleep 1.5
+
 # The prompt (Ctrl+L focuses it), then Ctrl+Enter until the model is loaded and it runs.
 xdotool key --window "$W" ctrl+l
 sleep 0.3
@@ -48,6 +65,15 @@ for attempt in $(seq 1 20); do
 done
 [ -n "$entry" ] && [ -f "$entry/settings.json" ] || fail "no history entry after generating"
 grep -q "$PROMPT" "$entry/settings.json" || fail "the typed prompt is not in the saved settings"
+python3 - "$CHOSEN" "$entry/settings.json" <<'PY' || fail "the clip was not made from the image chosen in the file browser"
+import json, sys
+h = 0xCBF29CE484222325
+for b in open(sys.argv[1], "rb").read():
+    h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+recorded = json.load(open(sys.argv[2]))["input_hash"]
+print(f"input hash {recorded}, chosen file {h:016x}")
+sys.exit(0 if recorded == f"{h:016x}" else 1)
+PY
 echo "history entry $entry"
 sleep 1
 import -window "$W" "$OUT/screenshot.png" || fail "no screenshot"

@@ -37,6 +37,10 @@ struct Args {
     /// Start the app with this input image.
     #[arg(long)]
     image: Option<PathBuf>,
+    /// Choose files in the studio's own browser instead of the system's file dialog (which a
+    /// desktop without xdg-desktop-portal lacks; the studio then uses its browser anyway).
+    #[arg(long)]
+    in_app_file_browser: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
                 model,
                 image: args.image,
                 files: args.files,
+                in_app_file_browser: args.in_app_file_browser,
                 ..Default::default()
             })
         }

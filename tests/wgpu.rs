@@ -35,6 +35,7 @@ fn main_screen_snapshot() {
         image: None,
         files: Vec::new(),
         models_dir: None,
+        in_app_file_browser: false,
     };
     let mut h = egui_kittest::Harness::builder()
         .with_size([1280.0, 820.0])

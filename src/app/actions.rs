@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use image::RgbImage;
 
 use super::background;
+use super::file_picker::{Purpose, Start};
 use super::image_load::{ImageLoad, ImageSource};
 use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
 use crate::history::HistoryEntry;
@@ -56,8 +57,10 @@ pub enum Action {
     SelfCheck,
     /// The user's answer to a [`super::VariantChoice`] (`None`: dismissed).
     ChooseVariant(Option<Variant>),
-    OpenModelDialog,
-    ImportDialog,
+    /// Open a file dialog (the system's, or the studio's browser where there is none).
+    PickFile(super::file_picker::Purpose),
+    /// The file a dialog returned.
+    Picked(super::file_picker::Purpose, PathBuf),
     SetImage {
         second: bool,
         path: PathBuf,
@@ -70,9 +73,6 @@ pub enum Action {
     SetImageRgb {
         second: bool,
         rgb: Arc<RgbImage>,
-    },
-    OpenImageDialog {
-        second: bool,
     },
     /// Files from the command line or a drop (`open_files` sorts them into intents).
     OpenFiles(Vec<PathBuf>),
@@ -310,48 +310,16 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 });
             }
         }
-        Action::OpenModelDialog => {
-            let file = rfd::FileDialog::new()
-                .set_title("Open an imported model or a checkpoint")
-                .add_filter("Models", &["safetensors", "ckpt", "pt", "pth"])
-                .pick_file();
-            if let Some(path) = file {
-                match variant_from_name(&path) {
-                    Some(variant) => app.push(Action::LoadModel(ModelSource::Checkpoint { path, variant })),
-                    None => {
-                        app.variant_choice = Some(super::VariantChoice {
-                            path,
-                            candidates: Variant::ALL.to_vec(),
-                            why: "The file name does not say which DynamiCrafter this is.".into(),
-                            import: false,
-                        })
-                    }
-                }
-            }
+        Action::PickFile(purpose) => {
+            let start = picker_start(app, purpose);
+            app.file_picker.open(ctx, purpose, start);
         }
-        Action::ImportDialog => {
-            let file = rfd::FileDialog::new()
-                .set_title("Import a DynamiCrafter checkpoint")
-                .add_filter("Checkpoints", super::open_files::MODEL_EXTENSIONS)
-                .pick_file();
-            if let Some(path) = file {
-                app.push(Action::Import { path, variant: None });
-            }
-        }
+        Action::Picked(purpose, path) => picked(app, purpose, path),
         Action::SetImage { second, path } => start_image_load(app, ctx, second, ImageSource::File(path)),
         Action::SetImageBytes { second, bytes, origin } => {
             start_image_load(app, ctx, second, ImageSource::Bytes { bytes, origin });
         }
         Action::SetImageRgb { second, rgb } => start_image_load(app, ctx, second, ImageSource::Rgb(rgb)),
-        Action::OpenImageDialog { second } => {
-            let file = rfd::FileDialog::new()
-                .set_title("Choose an image")
-                .add_filter("Images", super::open_files::IMAGE_EXTENSIONS)
-                .pick_file();
-            if let Some(path) = file {
-                app.push(Action::SetImage { second, path });
-            }
-        }
         Action::OpenFiles(paths) => {
             for a in super::open_files::actions(&paths, app.state.variant, app.state.settings.mode) {
                 app.push(a);
@@ -587,5 +555,47 @@ pub fn start_next(app: &mut StudioApp) {
     } else {
         app.queue.push_front(Queued { job });
         error(app, "the model worker is not running", "Restart the app.");
+    }
+}
+
+/// Where a file dialog starts: beside the current image, or the export's file name.
+fn picker_start(app: &StudioApp, purpose: Purpose) -> Start {
+    let folder_of = |p: &std::path::Path| {
+        std::path::absolute(p).ok().and_then(|p| p.parent().filter(|d| !d.as_os_str().is_empty()).map(Into::into))
+    };
+    match purpose {
+        Purpose::Image { second } => {
+            let slot = if second { &app.image2 } else { &app.image };
+            Start { folder: slot.as_ref().and_then(|i| i.path.as_deref()).and_then(folder_of), file_name: None }
+        }
+        Purpose::Export => {
+            let draft = app.export_draft.as_ref().map(|d| PathBuf::from(&d.path)).unwrap_or_default();
+            Start { folder: folder_of(&draft), file_name: draft.file_name().map(|n| n.to_string_lossy().into_owned()) }
+        }
+        Purpose::Import | Purpose::OpenModel => Start::default(),
+    }
+}
+
+/// What a file chosen in a dialog does.
+fn picked(app: &mut StudioApp, purpose: Purpose, path: PathBuf) {
+    match purpose {
+        Purpose::Image { second } => app.push(Action::SetImage { second, path }),
+        Purpose::Import => app.push(Action::Import { path, variant: None }),
+        Purpose::Export => {
+            if let Some(draft) = app.export_draft.as_mut() {
+                draft.path = path.display().to_string();
+            }
+        }
+        Purpose::OpenModel => match variant_from_name(&path) {
+            Some(variant) => app.push(Action::LoadModel(ModelSource::Checkpoint { path, variant })),
+            None => {
+                app.variant_choice = Some(super::VariantChoice {
+                    path,
+                    candidates: Variant::ALL.to_vec(),
+                    why: "The file name does not say which DynamiCrafter this is.".into(),
+                    import: false,
+                })
+            }
+        },
     }
 }

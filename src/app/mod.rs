@@ -8,6 +8,7 @@ mod background;
 mod clips;
 mod events;
 pub mod export_job;
+pub mod file_picker;
 mod image_load;
 pub mod open_files;
 pub mod panels;
@@ -50,6 +51,8 @@ pub struct AppOptions {
     pub files: Vec<PathBuf>,
     /// Where imported and downloaded models live (default: the platform data directory).
     pub models_dir: Option<PathBuf>,
+    /// Choose files in the studio's browser, never the system dialog.
+    pub in_app_file_browser: bool,
 }
 
 /// An input image slot.
@@ -212,6 +215,8 @@ pub struct StudioApp {
     pub comfy: panels::comfy::ComfyForm,
     /// The history panel's search text.
     pub history_filter: String,
+    /// The file dialog in use (the system's or the studio's browser).
+    pub file_picker: file_picker::FilePicker,
     /// The export dialog, while open.
     pub export_draft: Option<panels::export_dialog::ExportDraft>,
     /// Input images being decoded off the UI thread.
@@ -252,6 +257,7 @@ impl StudioApp {
         }
         let models = opts.models_dir.or_else(crate::weights::import::default_model_dir);
         let mut app = Self::with_context(&cc.egui_ctx, state, opts.history_dir, models);
+        app.file_picker.always_browser = opts.in_app_file_browser;
         if !opts.files.is_empty() {
             app.push(Action::OpenFiles(opts.files));
         }
@@ -304,6 +310,7 @@ impl StudioApp {
             comfy_scan: None,
             restoring_queue: None,
             export_draft: None,
+            file_picker: Default::default(),
             history_filter: String::new(),
             comfy: Default::default(),
             view: CentralView::Player,
@@ -454,6 +461,9 @@ impl eframe::App for StudioApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         panels::shortcuts::handle(self, ui.ctx());
         panels::layout_ui(self, ui);
+        if let Some((purpose, path)) = self.file_picker.show(ui.ctx()) {
+            self.push(Action::Picked(purpose, path));
+        }
         self.texture_cache.end_frame();
         self.thumbs.end_frame();
         self.clips.end_frame();

@@ -23,6 +23,8 @@ fn options(history: &std::path::Path) -> AppOptions {
         // Inside the history folder but hidden from its listing: nothing of the tests reaches
         // the user's data folder.
         models_dir: Some(history.join(".models")),
+        // Never a system dialog in a test.
+        in_app_file_browser: true,
     }
 }
 
@@ -495,4 +497,51 @@ fn a_stalled_download_does_not_hold_generation() {
     step_until(&mut h, "the cancelled download", 10, |a| a.download.is_none());
     assert!(t0.elapsed() < Duration::from_secs(3), "cancel took {:?}", t0.elapsed());
     assert!(h.state().notice.as_ref().is_some_and(|n| n.text.contains("cancelled")), "{:?}", h.state().notice);
+}
+
+#[test]
+fn the_in_app_browser_opens_an_image_and_previews_it() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let folder = tmp.path().join("pictures");
+    std::fs::create_dir_all(&folder).expect("dir");
+    let input = crate::common::tiny_fixture().join("input.png");
+    std::fs::copy(&input, folder.join("first.png")).expect("copy");
+    // The second image differs from the first, so its hash says which one the slot holds.
+    let mut other = image::open(&input).expect("fixture image").to_rgb8();
+    image::imageops::invert(&mut other);
+    other.save(folder.join("second.png")).expect("save");
+    std::fs::write(folder.join("notes.txt"), "not an image").expect("write");
+
+    let opts = AppOptions { model: None, ..options(&tmp.path().join("history")) };
+    // egui_file's two path fields have no accessible names (its widgets, not ours).
+    let mut h = Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_max_steps(10_000)
+        .with_accessibility_check(false)
+        .build_eframe(move |cc| StudioApp::new(cc, opts));
+    h.state_mut().push(Action::SetImage { second: false, path: folder.join("first.png") });
+    h.step();
+    step_until(&mut h, "the first image", 30, |a| a.image.is_some() || a.notice.is_some());
+
+    // Open image… starts beside the current image, in the studio's browser here.
+    h.state_mut().push(Action::PickFile(dynamicrafter_studio::app::file_picker::Purpose::Image { second: false }));
+    h.run();
+    h.get_by_label("The studio's file browser");
+    assert!(h.query_by_label("🗋 notes.txt").is_none(), "the browser offers only images");
+    let images_before = h.query_all_by_role(Role::Image).count();
+    h.get_by_label("🗋 second.png").click();
+    h.run();
+    // The preview is decoded off the UI thread and drawn beside the list.
+    let started = Instant::now();
+    while h.query_all_by_role(Role::Image).count() <= images_before {
+        assert!(started.elapsed() < Duration::from_secs(30), "no preview of the selected image");
+        h.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    h.get_by_label("Open").click();
+    h.run();
+    let want = dynamicrafter_studio::history::digest(&std::fs::read(folder.join("second.png")).expect("read"));
+    step_until(&mut h, "the chosen image in the slot", 30, |a| a.image.as_ref().is_some_and(|i| i.hash == want));
+    assert!(!h.state().file_picker.is_open(), "the browser closes after Open");
+    assert_eq!(h.state().image.as_ref().and_then(|i| i.path.clone()), Some(folder.join("second.png")));
 }

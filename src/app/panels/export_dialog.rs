@@ -60,6 +60,7 @@ pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
     let (w, h) = (entry.record.width as usize, entry.record.height as usize);
     let mut open = true;
     let mut go = false;
+    let mut browse = false;
     let o = &mut app.state.export;
     egui::Window::new("Export the clip").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
         let format = Format::from_path(std::path::Path::new(&draft.path)).ok();
@@ -76,28 +77,7 @@ pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
                 go = true;
             }
             if ui.button("Browse…").clicked() {
-                let picked = rfd::FileDialog::new()
-                    .set_title("Export the clip")
-                    .set_file_name(
-                        PathBuf::from(&draft.path)
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                    )
-                    .add_filter("MP4 video (H.264)", &["mp4"])
-                    .add_filter("GIF", &["gif"])
-                    .add_filter("Animated PNG", &["png", "apng"])
-                    .save_file();
-                match picked {
-                    Some(p) => draft.path = p.display().to_string(),
-                    None => {
-                        draft.problem = Some(
-                            "No file was chosen. If no dialog appeared, this desktop has no file-dialog service \
-                             (xdg-desktop-portal): type the path above."
-                                .into(),
-                        )
-                    }
-                }
+                browse = true;
             }
         });
         ui.horizontal(|ui| {
@@ -228,6 +208,9 @@ pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
             app.export_draft = None;
             return;
         }
+    }
+    if browse {
+        app.push(Action::PickFile(super::super::file_picker::Purpose::Export));
     }
     app.export_draft = if open { Some(draft) } else { None };
 }

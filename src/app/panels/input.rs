@@ -62,7 +62,7 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
                         );
                     }
                     if ui.small_button("Replace…").clicked() {
-                        app.push(Action::OpenImageDialog { second });
+                        app.push(Action::PickFile(super::super::file_picker::Purpose::Image { second }));
                     }
                     if ui.small_button("Clear").clicked() {
                         app.push(Action::ClearImage { second });
@@ -74,7 +74,7 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
                     ui.add_space(18.0);
                     ui.label("Drop an image here, paste it (Ctrl+V)");
                     if ui.button("Open image…").clicked() {
-                        app.push(Action::OpenImageDialog { second });
+                        app.push(Action::PickFile(super::super::file_picker::Purpose::Image { second }));
                     }
                     ui.add_space(18.0);
                 });

@@ -82,11 +82,11 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             .on_hover_text("Convert an official model.ckpt into the fast cache (also: drop a .ckpt onto the window)")
             .clicked()
         {
-            app.push(Action::ImportDialog);
+            app.push(Action::PickFile(super::super::file_picker::Purpose::Import));
         }
         if ui.button("Open model…").on_hover_text("Load an imported .safetensors or a checkpoint directly").clicked()
         {
-            app.push(Action::OpenModelDialog);
+            app.push(Action::PickFile(super::super::file_picker::Purpose::OpenModel));
         }
         if ui
             .button("Self-check")

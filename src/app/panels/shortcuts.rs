@@ -12,11 +12,12 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
     let typing = ctx.egui_wants_keyboard_input();
     // A focused multi-line box takes Enter for itself, so Ctrl+Enter is consumed before any
     // widget runs (and works whatever section is folded).
-    let (generate, focus_prompt, export) = ctx.input_mut(|i| {
+    let (generate, focus_prompt, export, open) = ctx.input_mut(|i| {
         (
             i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter),
             i.consume_key(egui::Modifiers::COMMAND, egui::Key::L),
             i.consume_key(egui::Modifiers::COMMAND, egui::Key::E),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
         )
     });
     if generate {
@@ -28,8 +29,7 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
     if export && app.export.is_none() {
         app.push(Action::ExportDialog);
     }
-    let (cancel, open, play, dropped, pasted) = ctx.input(|i| {
-        let cmd = i.modifiers.command;
+    let (cancel, play, dropped, pasted) = ctx.input(|i| {
         let pasted: Vec<Arc<egui::ColorImage>> = i
             .events
             .iter()
@@ -40,17 +40,16 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
             .collect();
         (
             i.key_pressed(egui::Key::Escape),
-            cmd && i.key_pressed(egui::Key::O),
             i.key_pressed(egui::Key::Space) && !typing,
             i.raw.dropped_files.clone(),
             pasted,
         )
     });
-    if cancel && app.running.is_some() {
+    if cancel && app.running.is_some() && !app.file_picker.is_open() {
         app.push(Action::Cancel);
     }
     if open {
-        app.push(Action::OpenImageDialog { second: false });
+        app.push(Action::PickFile(super::super::file_picker::Purpose::Image { second: false }));
     }
     if play {
         app.player.playing = !app.player.playing;
