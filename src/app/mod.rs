@@ -173,7 +173,6 @@ pub struct StudioApp {
     pub result: Option<(Frames, Option<HistoryEntry>)>,
     pub player: panels::player::PlayerState,
     pub notice: Option<Notice>,
-    pub confirm_delete: Option<String>,
     pub defaults: Settings,
     pub events_seen: usize,
     /// Textures of input crops and history thumbnails, by content key.
@@ -213,8 +212,8 @@ pub struct StudioApp {
     /// The "files I already have" form: unet, text encoder, image encoder, VAE paths, a
     /// ComfyUI folder to scan, and the variant.
     pub comfy: panels::comfy::ComfyForm,
-    /// The history panel's search text.
-    pub history_filter: String,
+    /// The history panel's own state (search text, delete to confirm).
+    pub history_panel: panels::history::HistoryPanel,
     /// The file dialog in use (the system's or the studio's browser).
     pub file_picker: file_picker::FilePicker,
     /// The export dialog, while open.
@@ -297,7 +296,6 @@ impl StudioApp {
             result: None,
             player: Default::default(),
             notice,
-            confirm_delete: None,
             defaults,
             events_seen: 0,
             texture_cache: Default::default(),
@@ -311,7 +309,7 @@ impl StudioApp {
             restoring_queue: None,
             export_draft: None,
             file_picker: Default::default(),
-            history_filter: String::new(),
+            history_panel: Default::default(),
             comfy: Default::default(),
             view: CentralView::Player,
             compare_pick: None,

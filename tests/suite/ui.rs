@@ -446,6 +446,9 @@ fn frames_stay_fast_while_a_large_history_loads() {
     for _ in 0..50 {
         worst[1] = worst[1].max(timed(&mut h));
     }
+    // Only the rows in view are laid out (and only their thumbnails read).
+    let laid_out = h.query_all_by_label("Restore settings").count();
+    assert!((1..=20).contains(&laid_out), "{laid_out} of 500 history rows laid out");
     let big = h.state().entries.iter().find(|e| e.record.frames == 64).cloned().unwrap();
     h.state_mut().push(Action::Show(Box::new(big)));
     let start = Instant::now();

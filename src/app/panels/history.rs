@@ -1,7 +1,31 @@
-//! The history gallery: every finished or cancelled clip, with restore and delete.
+//! The history gallery: every finished or cancelled clip, with restore and delete. Only the
+//! rows in view are laid out (`show_rows`), so a history of thousands draws like one of ten.
 
-use super::super::{Action, StudioApp};
-use crate::history::History;
+use std::path::Path;
+
+use super::super::Action;
+use super::super::clips::{ClipStore, ClipView};
+use crate::history::{Damaged, History, HistoryEntry};
+
+/// What the history panel owns: its search text and the delete it asks to confirm.
+#[derive(Debug, Default)]
+pub struct HistoryPanel {
+    pub filter: String,
+    confirm_delete: Option<String>,
+}
+
+/// What the panel shows (read-only: every change goes out as an [`Action`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryView<'a> {
+    pub entries: &'a [HistoryEntry],
+    pub damaged: &'a [Damaged],
+    pub root: &'a Path,
+    /// The first clip picked for a comparison.
+    pub compare_pick: Option<&'a str>,
+}
+
+/// Height of one row (thumbnail, prompt, settings, buttons), spacing excluded.
+const ROW_HEIGHT: f32 = 92.0;
 
 /// *Delete*, then *Really delete* / *Keep*.
 fn delete_button(ui: &mut egui::Ui, confirm: &mut Option<String>, id: &str, act: &mut Option<Action>) {
@@ -17,113 +41,127 @@ fn delete_button(ui: &mut egui::Ui, confirm: &mut Option<String>, id: &str, act:
     }
 }
 
-/// Gallery of saved generations.
-pub fn history_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    ui.heading(format!("History ({})", app.entries.len()));
-    if !app.damaged.is_empty() {
-        ui.colored_label(ui.visuals().warn_fg_color, format!("{} damaged entries (listed last)", app.damaged.len()));
+/// Gallery of saved generations; returns what the user asked for.
+pub fn history_ui(
+    ui: &mut egui::Ui,
+    view: HistoryView<'_>,
+    own: &mut HistoryPanel,
+    thumbs: &mut ClipStore,
+) -> Option<Action> {
+    let mut act = None;
+    ui.heading(format!("History ({})", view.entries.len()));
+    if !view.damaged.is_empty() {
+        ui.colored_label(ui.visuals().warn_fg_color, format!("{} damaged entries (listed last)", view.damaged.len()));
     }
     ui.horizontal(|ui| {
-        ui.add(egui::TextEdit::singleline(&mut app.history_filter).hint_text("Search prompts").desired_width(160.0));
+        ui.add(egui::TextEdit::singleline(&mut own.filter).hint_text("Search prompts").desired_width(160.0));
         if ui.small_button("Open folder").on_hover_text("Open the history folder in the file manager").clicked() {
-            app.push(Action::OpenFolder(app.history.root().to_path_buf()));
+            act = Some(Action::OpenFolder(view.root.to_path_buf()));
         }
     });
-    let needle = app.history_filter.to_lowercase();
-    let mut act = None;
-    egui::ScrollArea::vertical().id_salt("history_scroll").show(ui, |ui| {
-        let shown = app
-            .entries
-            .iter()
-            .filter(|e| needle.is_empty() || e.record.settings.prompt.to_lowercase().contains(&needle));
-        for e in shown {
-            egui::Frame::group(ui.style()).show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    let key = format!("thumb-{}", e.id);
-                    // Decoded on a background thread the first time it is shown.
-                    let entry = e.clone();
-                    let tex = match app.thumbs.get_with(ui.ctx(), &key, move || {
-                        History::load_thumbnail(&entry).map(|t| vec![t]).map_err(|err| err.to_string())
-                    }) {
-                        super::super::clips::ClipView::Ready(f) => f.textures.first().cloned(),
-                        _ => None,
-                    };
-                    if let Some(t) = tex {
-                        if ui
-                            .add(egui::Image::new(&t).max_width(72.0).sense(egui::Sense::click()))
-                            .on_hover_text("Show in the player")
-                            .clicked()
-                        {
-                            act = Some(Action::Show(Box::new(e.clone())));
-                        }
+    let needle = own.filter.to_lowercase();
+    let shown: Vec<&HistoryEntry> = view
+        .entries
+        .iter()
+        .filter(|e| needle.is_empty() || e.record.settings.prompt.to_lowercase().contains(&needle))
+        .collect();
+    let rows = shown.len() + view.damaged.len();
+    egui::ScrollArea::vertical().id_salt("history_scroll").show_rows(ui, ROW_HEIGHT, rows, |ui, range| {
+        for row in range {
+            let size = egui::vec2(ui.available_width(), ROW_HEIGHT);
+            ui.allocate_ui_with_layout(size, egui::Layout::top_down(egui::Align::Min), |ui| {
+                ui.set_min_size(size);
+                ui.set_max_size(size);
+                egui::Frame::group(ui.style()).show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    match shown.get(row) {
+                        Some(e) => entry_row_ui(ui, e, view.compare_pick, own, thumbs, &mut act),
+                        None => damaged_row_ui(ui, &view.damaged[row - shown.len()], view.root, own, &mut act),
                     }
-                    ui.vertical(|ui| {
-                        let s = &e.record.settings;
-                        let prompt: String = s.prompt.chars().take(40).collect();
-                        ui.label(if prompt.is_empty() { "(no prompt)".to_owned() } else { prompt });
-                        let status = if e.record.cancelled {
-                            format!(" · cancelled at {}/{}", e.record.steps_done, s.steps)
-                        } else {
-                            String::new()
-                        };
-                        ui.label(
-                            egui::RichText::new(format!("seed {} · cfg {} · {} steps{status}", s.seed, s.cfg, s.steps))
-                                .small()
-                                .weak(),
-                        );
-                        ui.horizontal_wrapped(|ui| {
-                            if ui.small_button("Restore settings").clicked() {
-                                act = Some(Action::Restore(Box::new(e.clone())));
-                            }
-                            if ui.small_button("Folder").on_hover_text("Open this clip's frames and settings").clicked()
-                            {
-                                act = Some(Action::OpenFolder(e.dir.clone()));
-                            }
-                            let picked = app.compare_pick.as_deref() == Some(e.id.as_str());
-                            let label = match (&app.compare_pick, picked) {
-                                (_, true) => "Picked",
-                                (Some(_), false) => "Compare with",
-                                (None, _) => "Compare",
-                            };
-                            if ui
-                                .small_button(label)
-                                .on_hover_text("Pick two clips to play them side by side")
-                                .clicked()
-                            {
-                                act = Some(Action::PickCompare(e.id.clone()));
-                            }
-                            if let Some(tag) = &e.record.sweep {
-                                if ui
-                                    .small_button("Sheet")
-                                    .on_hover_text("This clip's sweep as a contact sheet")
-                                    .clicked()
-                                {
-                                    act = Some(Action::View(super::super::CentralView::Sheet(tag.id.clone())));
-                                }
-                            }
-                            delete_button(ui, &mut app.confirm_delete, &e.id, &mut act);
-                        });
-                    });
-                });
-            });
-        }
-        for d in &app.damaged {
-            egui::Frame::group(ui.style()).show(ui, |ui| {
-                ui.colored_label(ui.visuals().warn_fg_color, format!("Damaged entry {}", d.id));
-                ui.label(egui::RichText::new(&d.problem).small().weak());
-                ui.horizontal(|ui| {
-                    if ui.small_button("Folder").on_hover_text("Open the entry's folder").clicked() {
-                        act = Some(Action::OpenFolder(app.history.root().join(&d.id)));
-                    }
-                    delete_button(ui, &mut app.confirm_delete, &d.id, &mut act);
                 });
             });
         }
     });
-    if let Some(a) = act {
-        if matches!(a, Action::Delete(_)) {
-            app.confirm_delete = None;
-        }
-        app.push(a);
+    if matches!(act, Some(Action::Delete(_))) {
+        own.confirm_delete = None;
     }
+    act
+}
+
+fn entry_row_ui(
+    ui: &mut egui::Ui,
+    e: &HistoryEntry,
+    compare_pick: Option<&str>,
+    own: &mut HistoryPanel,
+    thumbs: &mut ClipStore,
+    act: &mut Option<Action>,
+) {
+    ui.horizontal(|ui| {
+        let key = format!("thumb-{}", e.id);
+        let entry = e.clone();
+        // Decoded on a background thread the first time it is shown.
+        let tex = match thumbs.get_with(ui.ctx(), &key, move || {
+            History::load_thumbnail(&entry).map(|t| vec![t]).map_err(|err| err.to_string())
+        }) {
+            ClipView::Ready(f) => f.textures.first().cloned(),
+            _ => None,
+        };
+        if let Some(t) = tex {
+            if ui
+                .add(egui::Image::new(&t).max_width(72.0).max_height(ROW_HEIGHT - 16.0).sense(egui::Sense::click()))
+                .on_hover_text("Show in the player")
+                .clicked()
+            {
+                *act = Some(Action::Show(Box::new(e.clone())));
+            }
+        }
+        ui.vertical(|ui| {
+            let s = &e.record.settings;
+            let prompt: String = s.prompt.chars().take(40).collect();
+            ui.label(if prompt.is_empty() { "(no prompt)".to_owned() } else { prompt });
+            let status = if e.record.cancelled {
+                format!(" · cancelled at {}/{}", e.record.steps_done, s.steps)
+            } else {
+                String::new()
+            };
+            ui.label(
+                egui::RichText::new(format!("seed {} · cfg {} · {} steps{status}", s.seed, s.cfg, s.steps))
+                    .small()
+                    .weak(),
+            );
+            ui.horizontal_wrapped(|ui| {
+                if ui.small_button("Restore settings").clicked() {
+                    *act = Some(Action::Restore(Box::new(e.clone())));
+                }
+                if ui.small_button("Folder").on_hover_text("Open this clip's frames and settings").clicked() {
+                    *act = Some(Action::OpenFolder(e.dir.clone()));
+                }
+                let label = match compare_pick {
+                    Some(id) if id == e.id => "Picked",
+                    Some(_) => "Compare with",
+                    None => "Compare",
+                };
+                if ui.small_button(label).on_hover_text("Pick two clips to play them side by side").clicked() {
+                    *act = Some(Action::PickCompare(e.id.clone()));
+                }
+                if let Some(tag) = &e.record.sweep {
+                    if ui.small_button("Sheet").on_hover_text("This clip's sweep as a contact sheet").clicked() {
+                        *act = Some(Action::View(super::super::CentralView::Sheet(tag.id.clone())));
+                    }
+                }
+                delete_button(ui, &mut own.confirm_delete, &e.id, act);
+            });
+        });
+    });
+}
+
+fn damaged_row_ui(ui: &mut egui::Ui, d: &Damaged, root: &Path, own: &mut HistoryPanel, act: &mut Option<Action>) {
+    ui.colored_label(ui.visuals().warn_fg_color, format!("Damaged entry {}", d.id));
+    ui.label(egui::RichText::new(&d.problem).small().weak());
+    ui.horizontal(|ui| {
+        if ui.small_button("Folder").on_hover_text("Open the entry's folder").clicked() {
+            *act = Some(Action::OpenFolder(root.join(&d.id)));
+        }
+        delete_button(ui, &mut own.confirm_delete, &d.id, act);
+    });
 }

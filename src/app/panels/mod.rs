@@ -38,7 +38,15 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     egui::Panel::right("history").resizable(true).default_size(260.0).show(ui, |ui| {
         queue::queue_ui(app, ui);
         ui.separator();
-        history::history_ui(app, ui);
+        let view = history::HistoryView {
+            entries: &app.entries,
+            damaged: &app.damaged,
+            root: app.history.root(),
+            compare_pick: app.compare_pick.as_deref(),
+        };
+        if let Some(a) = history::history_ui(ui, view, &mut app.history_panel, &mut app.thumbs) {
+            app.push(a);
+        }
     });
     egui::CentralPanel::default().show(ui, |ui| match app.view.clone() {
         super::CentralView::Player => player::player_ui(app, ui),
