@@ -118,6 +118,9 @@ fn std_all(x: &Tensor<5>) -> Tensor<5> {
 /// Stops the run when the latent holds a NaN or an infinity (the sum of a tensor is finite
 /// only if every element is): clamping would turn it into black frames without a word.
 fn check_finite(x: &Tensor<5>, step: usize, total: usize, timestep: i64) -> Result<(), SampleError> {
+    if let Some(fault) = crate::pipeline::device_read::injected() {
+        return Err(SampleError::Device(fault));
+    }
     let n: usize = x.dims().iter().product();
     let sum = x.clone().reshape([n]).sum().try_into_scalar::<f32>().map_err(|e| SampleError::Device(e.into()))?;
     if sum.is_finite() { Ok(()) } else { Err(SampleError::NonFinite { step: step + 1, total, timestep }) }

@@ -34,6 +34,33 @@ impl From<TensorReadError> for DeviceRead {
     }
 }
 
+/// A failure injected into the next read on a named thread (tests only: the worker's handling
+/// of a lost device is tested by making a read fail as a driver reset would). Always `None`
+/// outside tests.
+pub fn injected() -> Option<DeviceRead> {
+    #[cfg(test)]
+    {
+        let name = std::thread::current().name().map(str::to_owned)?;
+        let mut faults = injection::FAULTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = faults.iter().position(|(thread, _)| *thread == name)?;
+        Some(faults.remove(at).1)
+    }
+    #[cfg(not(test))]
+    None
+}
+
+#[cfg(test)]
+pub mod injection {
+    use super::DeviceRead;
+
+    pub(super) static FAULTS: std::sync::Mutex<Vec<(String, DeviceRead)>> = std::sync::Mutex::new(Vec::new());
+
+    /// Makes the next read on the thread named `thread` fail with `fault`.
+    pub fn fail_next_read(thread: &str, fault: DeviceRead) {
+        FAULTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((thread.to_owned(), fault));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -315,6 +315,9 @@ impl Settings {
 /// # Shapes
 /// - video: `[1, 3, t, h, w]` → `t` frames of `h·w·3` bytes
 pub fn video_to_rgb8(video: Tensor<5>) -> Result<Vec<Vec<u8>>, DeviceRead> {
+    if let Some(fault) = crate::pipeline::device_read::injected() {
+        return Err(fault);
+    }
     let [_, c, t, h, w] = video.dims();
     let data = video
         .try_into_data()?

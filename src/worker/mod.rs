@@ -3,6 +3,8 @@
 //! The UI talks to it only through [`protocol::Command`] and [`protocol::Event`] on bounded
 //! channels, so the UI thread never blocks on the model.
 
+#[cfg(test)]
+mod device_loss_tests;
 pub mod protocol;
 pub mod runner;
 

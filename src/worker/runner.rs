@@ -59,7 +59,7 @@ pub fn latent_preview(x0: &Tensor<5>) -> Option<Vec<RgbImage>> {
 }
 
 /// What to do after the device was lost.
-const DEVICE_LOST_ADVICE: &str = "The GPU device was lost; the model is being reloaded on a fresh device. If it happens \
+pub(super) const DEVICE_LOST_ADVICE: &str = "The GPU device was lost; the model is being reloaded on a fresh device. If it happens \
      again, update the graphics driver or run Self-check.";
 
 /// Whether a panic's message means the GPU device is gone (driver reset, removed GPU). Only
