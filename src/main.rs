@@ -22,7 +22,7 @@ use dynamicrafter_studio::pipeline::memory::MemoryMode;
 )]
 struct Args {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Option<CliCommand>,
     /// Files to open, as a file manager passes them: images fill the image slot (two fill
     /// the first and last frame for interpolation); a `.ckpt`, `.pt`, `.pth` or
     /// `.safetensors` starts the import.
@@ -44,7 +44,7 @@ struct Args {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum CliCommand {
     /// Check a golden-fixture directory stage by stage against the reference.
     Parity {
         /// A directory in the layout of `fixtures/README.md`.
@@ -103,15 +103,15 @@ fn main() -> ExitCode {
                 ..Default::default()
             })
         }
-        Some(Command::Parity { fixture_dir, backend, precision, memory, model }) => {
+        Some(CliCommand::Parity { fixture_dir, backend, precision, memory, model }) => {
             cli::parity(&fixture_dir, dynamicrafter_studio::parity::ParityOptions { backend, precision, memory, model })
         }
-        Some(Command::Selfcheck { backend, precision }) => cli::selfcheck(backend, precision),
-        Some(Command::Animate(a)) => cli::animate::run(&a),
-        Some(Command::Bench(a)) => cli::bench::run(&a),
-        Some(Command::Import(a)) => cli::import::run(&a),
-        Some(Command::Download(a)) => cli::download::run(&a),
-        Some(Command::Inspect(a)) => cli::inspect::run(&a),
+        Some(CliCommand::Selfcheck { backend, precision }) => cli::selfcheck(backend, precision),
+        Some(CliCommand::Animate(a)) => cli::animate::run(&a),
+        Some(CliCommand::Bench(a)) => cli::bench::run(&a),
+        Some(CliCommand::Import(a)) => cli::import::run(&a),
+        Some(CliCommand::Download(a)) => cli::download::run(&a),
+        Some(CliCommand::Inspect(a)) => cli::inspect::run(&a),
     };
     match result {
         Ok(code) => code,

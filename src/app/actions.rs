@@ -14,7 +14,7 @@ use crate::history::HistoryEntry;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::{Phase, Settings};
-use crate::weights::import::{CacheDType, variant_from_name};
+use crate::weights::import::{CachePrecision, variant_from_name};
 use crate::worker::protocol::{Command, Job, ModelSource};
 
 /// Something the user asked for.
@@ -191,7 +191,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Import { path, variant } => start_import(app, ModelStatus::Importing { done: 0, total: 0 }, |cancel| {
-            Command::Import { path, variant, dtype: CacheDType::F16, cancel }
+            Command::Import { path, variant, dtype: CachePrecision::F16, cancel }
         }),
         Action::SelfCheck => {
             if app.worker().is_some_and(|w| w.send(Command::SelfCheck)) {

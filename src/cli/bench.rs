@@ -67,6 +67,15 @@ pub struct BenchArgs {
     /// weights: measures real loading (time, peak host memory).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// A fixture-layout directory (`model.ckpt` + `config.json`, see `fixtures/README.md`)
+    /// instead of a preset: its model, weights and sizes.
+    #[arg(long, conflicts_with = "model")]
+    pub fixture: Option<PathBuf>,
+    /// Instead of timing stages: N generations back to back through the model worker (as the
+    /// app runs them), reporting process and device memory after 1, 10, 100 … and N, and
+    /// the slope after warm-up. Needs `--fixture` or `--model`.
+    #[arg(long, value_name = "N")]
+    pub soak: Option<usize>,
 }
 
 /// Peak resident memory of this process (Linux), in bytes.
@@ -113,7 +122,7 @@ fn parse_size(size: &Option<String>, defaults: &Settings) -> anyhow::Result<(usi
             let (h, w) = s.split_once(['x', 'X']).context("--size is HxW, e.g. 320x512")?;
             (h.trim().parse::<usize>()?, w.trim().parse::<usize>()?)
         }
-        None => (defaults.height, defaults.width),
+        None => return Ok((defaults.height, defaults.width)),
     };
     if h % 64 != 0 || w % 64 != 0 || h == 0 || w == 0 {
         bail!("--size must be positive multiples of 64 pixels (got {h}x{w})");
@@ -278,9 +287,26 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         samplers_table()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let variant = Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?;
-    let cfg = ModelConfig::preset(variant);
-    let defaults = Settings::defaults(variant);
+    if let Some(n) = a.soak {
+        return super::soak::run(a, n);
+    }
+    let (name, cfg, defaults, file) = match &a.fixture {
+        Some(dir) => {
+            let (cfg, defaults) =
+                Settings::read_fixture_config(&dir.join("config.json")).map_err(anyhow::Error::msg)?;
+            (format!("fixture {}", dir.display()), cfg, defaults, Some(open_checkpoint(&dir.join("model.ckpt"))?))
+        }
+        None => {
+            let variant = Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?;
+            let file = a.model.as_deref().map(open_checkpoint).transpose()?;
+            (
+                format!("DynamiCrafter {}", variant.name()),
+                ModelConfig::preset(variant),
+                Settings::defaults(variant),
+                file,
+            )
+        }
+    };
     let frames = a.frames.unwrap_or(defaults.frames);
     let (h, w) = parse_size(&a.size, &defaults)?;
     let wanted: Vec<String> = a.stages.clone().unwrap_or_else(|| STAGES.iter().map(|s| (*s).to_owned()).collect());
@@ -288,7 +314,6 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         bail!("unknown stage `{bad}` (choose from {}, or `load` for loading only)", STAGES.join(", "));
     }
     let random = RandomSource::new(&DynamiCrafter::expected_keys(&cfg), 7, 0.02);
-    let file = a.model.as_deref().map(open_checkpoint).transpose()?;
     let source: &dyn TensorSource = match &file {
         Some(f) => f,
         None => &random,
@@ -302,8 +327,12 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
         let dtype = run.dtype()?;
         let p = dtype_name(dtype);
-        let from = a.model.as_ref().map_or("random weights".to_owned(), |m| m.display().to_string());
-        eprintln!("building DynamiCrafter {} from {from}: {p} on {}", variant.name(), a.backend);
+        let from = match (&a.model, &a.fixture) {
+            (Some(m), _) => m.display().to_string(),
+            (None, Some(f)) => f.join("model.ckpt").display().to_string(),
+            (None, None) => "random weights".to_owned(),
+        };
+        eprintln!("building {name} from {from}: {p} on {}", a.backend);
         let t0 = Instant::now();
         let rt = runtime::load(source, &cfg, run, frames, h, w)?;
         let load_s = t0.elapsed().as_secs_f64();
@@ -333,7 +362,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         drop(rt);
         dev.memory_cleanup();
     }
-    print_table(a, variant, &shape, &rows);
+    print_table(a, &name, &shape, &rows);
     println!();
     println!("resident weights per component (GB; on the CPU where the plan puts them there):");
     for (p, comps, after_load, plan) in &resident_rows {
@@ -358,7 +387,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &a.json {
         let obj = serde_json::json!({
-            "preset": variant.name(), "backend": a.backend.to_string(), "memory": a.memory.to_string(),
+            "model": name, "backend": a.backend.to_string(), "memory": a.memory.to_string(),
             "frames": frames, "height": h, "width": w, "rows": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&obj)?)
@@ -367,17 +396,10 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(a: &BenchArgs, variant: Variant, shape: &Shape, rows: &[Row]) {
+fn print_table(a: &BenchArgs, name: &str, shape: &Shape, rows: &[Row]) {
     println!(
-        "bench: DynamiCrafter {} on {}, memory {}, {} frames at {}x{}, {} timed reps after {} warm-up",
-        variant.name(),
-        a.backend,
-        a.memory,
-        shape.frames,
-        shape.h,
-        shape.w,
-        a.steps,
-        a.warmup
+        "bench: {name} on {}, memory {}, {} frames at {}x{}, {} timed reps after {} warm-up",
+        a.backend, a.memory, shape.frames, shape.h, shape.w, a.steps, a.warmup
     );
     let precs: Vec<&str> = rows.iter().fold(Vec::new(), |mut v, r| {
         if !v.contains(&r.precision) {
@@ -407,7 +429,9 @@ fn print_table(a: &BenchArgs, variant: Variant, shape: &Shape, rows: &[Row]) {
             match find(s, p) {
                 Some(r) => {
                     let peak = r.peak_reserved.map_or(String::from("-"), |b| format!("{:.2} GB", b as f64 / 1e9));
-                    line.push_str(&format!(" {:>10.4} {:>9.1} {:>10}", r.seconds, r.seconds / base, peak));
+                    let x = r.seconds / base;
+                    let x = if x < 1.0 { format!("{x:.3}") } else { format!("{x:.1}") };
+                    line.push_str(&format!(" {:>10.4} {x:>9} {peak:>10}", r.seconds));
                 }
                 None => line.push_str(&format!(" {:>10} {:>9} {:>10}", "-", "-", "-")),
             }

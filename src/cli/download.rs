@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::download::{download, official_url};
 use crate::model::config::Variant;
-use crate::weights::import::{CacheDType, default_model_dir, import_checkpoint};
+use crate::weights::import::{CachePrecision, default_model_dir, import_checkpoint};
 
 /// Arguments of `download`.
 #[derive(Debug, Args)]
@@ -65,7 +65,7 @@ pub fn run(a: &DownloadArgs) -> anyhow::Result<ExitCode> {
     }
     let models =
         a.models.clone().or_else(default_model_dir).context("no data directory on this platform; pass --models")?;
-    let manifest = import_checkpoint(&got.path, variant, &models, CacheDType::F16, |_| true)?;
+    let manifest = import_checkpoint(&got.path, variant, &models, CachePrecision::F16, |_| true)?;
     println!("imported into {}", models.join(&manifest.weights_file).display());
     Ok(ExitCode::SUCCESS)
 }

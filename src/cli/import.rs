@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::model::config::{ModelConfig, Variant};
 use crate::weights::import::{
-    CacheDType, Detection, default_model_dir, detect_variant, import_with_config, open_checkpoint,
+    CachePrecision, Detection, default_model_dir, detect_variant, import_with_config, open_checkpoint,
 };
 
 /// Arguments of `import`.
@@ -74,8 +74,8 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let dtype = match a.dtype.as_str() {
-        "f16" | "fp16" => CacheDType::F16,
-        "f32" | "fp32" => CacheDType::F32,
+        "f16" | "fp16" => CachePrecision::F16,
+        "f32" | "fp32" => CachePrecision::F32,
         other => anyhow::bail!("unknown dtype `{other}` (use f16 or f32)"),
     };
     let dest = a.dest.clone().or_else(default_model_dir).context("no data directory on this platform; pass --dest")?;
@@ -126,8 +126,8 @@ fn assemble(a: &ImportArgs, unet: &std::path::Path) -> anyhow::Result<ExitCode> 
     };
     let source = Assembled::open(&parts, &cfg)?;
     let dtype = match a.dtype.as_str() {
-        "f16" | "fp16" => CacheDType::F16,
-        "f32" | "fp32" => CacheDType::F32,
+        "f16" | "fp16" => CachePrecision::F16,
+        "f32" | "fp32" => CachePrecision::F32,
         other => anyhow::bail!("unknown dtype `{other}` (use f16 or f32)"),
     };
     let dest = a.dest.clone().or_else(default_model_dir).context("no data directory on this platform; pass --dest")?;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::export::atomic::{create_file, finish_file};
 use crate::export::png_file::{encoder, png_err};
-use crate::export::progress::{ExportPhase, Progress};
+use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::timing::apng_delay;
 use crate::export::{ExportError, ExportOptions};
@@ -20,7 +20,7 @@ pub fn write(
     seq: &Sequence<'_>,
     path: &Path,
     opts: &ExportOptions,
-    progress: &mut Progress<'_>,
+    progress: &mut Reporter<'_>,
 ) -> Result<u64, ExportError> {
     let mut file = create_file(path)?;
     let mut enc = encoder(&mut file, seq.width, seq.height, opts.metadata.as_deref(), path)?;

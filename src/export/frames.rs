@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::export::atomic::{create_file, finish_file};
 use crate::export::png_file::{encoder, png_err};
-use crate::export::progress::{ExportPhase, Progress};
+use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::{ExportError, ExportOptions};
 
@@ -24,7 +24,7 @@ pub fn write(
     seq: &Sequence<'_>,
     dir: &Path,
     opts: &ExportOptions,
-    progress: &mut Progress<'_>,
+    progress: &mut Reporter<'_>,
 ) -> Result<u64, ExportError> {
     std::fs::create_dir(dir).map_err(ExportError::io_at(dir))?;
     progress.report(ExportPhase::Preparing, 0)?;

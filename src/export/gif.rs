@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::export::atomic::{create_file, finish_file};
 use crate::export::dither::Quantizer;
 use crate::export::palette::Palette;
-use crate::export::progress::{ExportPhase, Progress};
+use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::timing::gif_delays_cs;
 use crate::export::{ExportError, ExportOptions, PaletteMode};
@@ -38,7 +38,7 @@ pub fn write(
     seq: &Sequence<'_>,
     path: &Path,
     opts: &ExportOptions,
-    progress: &mut Progress<'_>,
+    progress: &mut Reporter<'_>,
 ) -> Result<u64, ExportError> {
     let (Ok(w), Ok(h)) = (u16::try_from(seq.width), u16::try_from(seq.height)) else {
         return Err(ExportError::Unsupported(format!(

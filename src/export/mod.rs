@@ -46,7 +46,7 @@ pub use crate::export::sequence::frame_order;
 pub use crate::export::sidecar::sidecar_path;
 
 use crate::export::atomic::{commit_all, stage, stage_bytes};
-use crate::export::progress::Progress;
+use crate::export::progress::Reporter;
 use crate::export::sequence::Sequence;
 
 /// Frames of one clip: `frames[k]` is `width × height` RGB, 8-bit, row-major.
@@ -143,7 +143,7 @@ pub fn export_with_progress(
             }
         }
     }
-    let mut progress = Progress::new(progress, seq.len());
+    let mut progress = Reporter::new(progress, seq.len());
     progress.report(ExportPhase::Preparing, 0)?;
     let mut bytes = 0;
     let mut staged = vec![stage(path, opts.overwrite, |tmp| {

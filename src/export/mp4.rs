@@ -23,7 +23,7 @@ use openh264::formats::YUVBuffer;
 
 use crate::export::atomic::{create_file, finish_file};
 use crate::export::mux::{Colour, Sample, VideoTrack, write_mp4};
-use crate::export::progress::{ExportPhase, Progress};
+use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::timing::mp4_timescale;
 use crate::export::yuv::{even_size, rgb_to_i420};
@@ -58,7 +58,7 @@ pub fn write(
     seq: &Sequence<'_>,
     path: &Path,
     opts: &ExportOptions,
-    progress: &mut Progress<'_>,
+    progress: &mut Reporter<'_>,
 ) -> Result<u64, ExportError> {
     let (cw, ch) = coded_size(seq.width, seq.height, opts);
     if cw.max(ch) > MAX_LONG || cw.min(ch) > MAX_SHORT {

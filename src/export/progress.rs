@@ -57,12 +57,12 @@ pub struct ExportReport {
 }
 
 /// The caller's callback plus the frame total; every report is a cancellation point.
-pub struct Progress<'a> {
+pub struct Reporter<'a> {
     callback: &'a mut dyn FnMut(ExportProgress) -> bool,
     total: usize,
 }
 
-impl<'a> Progress<'a> {
+impl<'a> Reporter<'a> {
     /// Wraps `callback` for an export of `total` frames.
     pub fn new(callback: &'a mut dyn FnMut(ExportProgress) -> bool, total: usize) -> Self {
         Self { callback, total }

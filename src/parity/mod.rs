@@ -122,7 +122,7 @@ pub struct Summary {
 }
 
 /// Shared state of a run: the fixture, how the model runs, and the lazily loaded model.
-pub struct Runner<'f> {
+pub struct CaseRunner<'f> {
     pub fx: &'f Fixture,
     pub run: RunConfig,
     /// The UNet's dtype under `run`.
@@ -135,7 +135,7 @@ pub struct Runner<'f> {
     model: OnceCell<Result<Runtime, String>>,
 }
 
-impl<'f> Runner<'f> {
+impl<'f> CaseRunner<'f> {
     /// The fixture's model, loaded on first use from `model.ckpt` (or the file named by
     /// `cases.json` → `checkpoint.file`, or [`ParityOptions::model`]) through the same
     /// [`runtime::load`] as the app.
@@ -198,7 +198,7 @@ impl ParityOptions {
     }
 }
 
-fn run_one(runner: &Runner, name: &str, case: &Value) -> Vec<Check> {
+fn run_one(runner: &CaseRunner, name: &str, case: &Value) -> Vec<Check> {
     let stage = case.get("stage").and_then(Value::as_str).unwrap_or("").to_owned();
     let outcome = catch_unwind(AssertUnwindSafe(|| stages::run_case(runner, name, &stage, case)));
     match outcome {
@@ -213,7 +213,7 @@ fn stores_f16_weights(path: &Path) -> bool {
     open_checkpoint(path)
         .ok()
         .and_then(|c| c.info("model.diffusion_model.input_blocks.0.0.weight").map(|i| i.dtype))
-        .is_some_and(|d| d == crate::weights::DType::F16)
+        .is_some_and(|d| d == crate::weights::ElementType::F16)
 }
 
 /// Runs every case of the fixture in `dir` under `opts`, writing one line per check to
@@ -225,9 +225,9 @@ pub fn run(dir: &Path, opts: ParityOptions, out: &mut dyn Write) -> Result<Summa
     let run = RunConfig { backend: opts.backend, precision: opts.precision, memory: opts.memory, budget_gb: None };
     let dtype = run.dtype().map_err(|e| FixtureError::Runtime(e.to_string()))?;
     let weights_f16 = opts.model.as_deref().is_some_and(stores_f16_weights);
-    let runner = Runner { fx: &fx, run, dtype, weights: opts.model.clone(), weights_f16, model: OnceCell::new() };
+    let runner = CaseRunner { fx: &fx, run, dtype, weights: opts.model.clone(), weights_f16, model: OnceCell::new() };
     let f32_run = RunConfig { precision: Precision::F32, ..run };
-    let reference = (dtype != DType::F32).then(|| Runner {
+    let reference = (dtype != DType::F32).then(|| CaseRunner {
         fx: &fx,
         run: f32_run,
         dtype: DType::F32,

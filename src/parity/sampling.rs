@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
 
 use super::metrics::{host, rel_l2};
-use super::{Check, Runner};
+use super::{CaseRunner, Check};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::pipeline::conditioning::{CondCache, Mode};
 use crate::pipeline::ddim::{Conditioning, Execution, Guidance, sample};
@@ -31,7 +31,7 @@ fn chunks(v: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
     v.chunks(len.max(1)).map(<[f32]>::to_vec).collect()
 }
 
-pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, String> {
+pub(super) fn run(r: &CaseRunner, name: &str, case: &Value) -> Result<Vec<Check>, String> {
     let tol_f32 = case.pointer("/tolerance/rel_l2").and_then(Value::as_f64).unwrap_or(1e-3);
     // Conditioning tensors are stage outputs; trajectories and the video are sampling results.
     let (tol_cond, tol) = (r.stage_bound(tol_f32), r.sampling_bound(tol_f32));
@@ -182,7 +182,7 @@ pub(super) fn run(r: &Runner, name: &str, case: &Value) -> Result<Vec<Check>, St
 /// the first), with the reference's noise: the error of one step, before the trajectory
 /// amplifies it (fixtures README §3.5).
 fn teacher_forced(
-    r: &Runner,
+    r: &CaseRunner,
     name: &str,
     cond: &Conditioning,
     schedule: &DdimSchedule,

@@ -5,7 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
 
 use super::metrics::{host, max_abs, rel_l2};
-use super::{Check, Runner, Verdict};
+use super::{CaseRunner, Check, Verdict};
 use crate::model::clip_preprocess::clip_preprocess;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::unet::attention::BranchWeights;
@@ -27,7 +27,7 @@ fn strs(case: &Value, key: &str) -> Vec<String> {
 }
 
 /// Dispatches a case by its `stage`.
-pub(super) fn run_case(r: &Runner, name: &str, stage: &str, case: &Value) -> Res {
+pub(super) fn run_case(r: &CaseRunner, name: &str, stage: &str, case: &Value) -> Res {
     match stage {
         "tokenizer" => tokenizer(r, case),
         "text_encoder" => text(r, case),
@@ -51,17 +51,17 @@ pub(super) fn run_case(r: &Runner, name: &str, stage: &str, case: &Value) -> Res
     }
 }
 
-fn compare(r: &Runner, name: &str, out: &[f32], tol_rel: f64) -> Result<Check, String> {
+fn compare(r: &CaseRunner, name: &str, out: &[f32], tol_rel: f64) -> Result<Check, String> {
     let g = r.fx.f32(name).map_err(|e| e.to_string())?;
     Ok(Check::le(name, "rel_l2", rel_l2(out, &g.data), tol_rel))
 }
 
-fn compare_abs(r: &Runner, name: &str, out: &[f32], bound: f64) -> Result<Check, String> {
+fn compare_abs(r: &CaseRunner, name: &str, out: &[f32], bound: f64) -> Result<Check, String> {
     let g = r.fx.f32(name).map_err(|e| e.to_string())?;
     Ok(Check::le(name, "max_abs", max_abs(out, &g.data), bound))
 }
 
-fn tokenizer(r: &Runner, case: &Value) -> Res {
+fn tokenizer(r: &CaseRunner, case: &Value) -> Res {
     let tok = ClipTokenizer::new().map_err(|e| e.to_string())?;
     let mut checks = Vec::new();
     for (i, prompt) in strs(case, "prompts").iter().enumerate() {
@@ -78,7 +78,7 @@ fn tokenizer(r: &Runner, case: &Value) -> Res {
     Ok(checks)
 }
 
-fn text(r: &Runner, case: &Value) -> Res {
+fn text(r: &CaseRunner, case: &Value) -> Res {
     let m = r.model()?;
     let tokens = r.fx.int_tensor::<2>("text.tokens", &r.encoder_device()?).map_err(|e| e.to_string())?;
     let out = host(m.text.forward(tokens))?;
@@ -86,12 +86,12 @@ fn text(r: &Runner, case: &Value) -> Res {
 }
 
 /// The fixture's input image `file`, prepared at `h`×`w` as the reference CLI does.
-fn prepared(r: &Runner, file: &str, h: usize, w: usize) -> Result<ImageTensor, String> {
+fn prepared(r: &CaseRunner, file: &str, h: usize, w: usize) -> Result<ImageTensor, String> {
     let img = load_image(&r.fx.dir.join(file), &LoadOptions::default()).map_err(|e| e.to_string())?;
     Ok(prepare_frame(&img, h, w, FitMode::Reference, [0, 0, 0]))
 }
 
-fn prep(r: &Runner, case: &Value) -> Res {
+fn prep(r: &CaseRunner, case: &Value) -> Res {
     let h = case
         .get("height")
         .and_then(Value::as_u64)
@@ -117,7 +117,7 @@ fn to_tensor4(t: &ImageTensor, device: &burn::tensor::Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(t.data.clone(), [1, t.channels, t.height, t.width]), device)
 }
 
-fn golden_image(r: &Runner, name: &str) -> Result<ImageTensor, String> {
+fn golden_image(r: &CaseRunner, name: &str) -> Result<ImageTensor, String> {
     let g = r.fx.f32(name).map_err(|e| e.to_string())?;
     match g.shape.as_slice() {
         [1, c, h, w] => Ok(ImageTensor { channels: *c, height: *h, width: *w, data: g.data }),
@@ -125,7 +125,7 @@ fn golden_image(r: &Runner, name: &str) -> Result<ImageTensor, String> {
     }
 }
 
-fn clip(r: &Runner, case: &Value) -> Res {
+fn clip(r: &CaseRunner, case: &Value) -> Res {
     let t = tol(case, "rel_l2", 1e-4);
     let m = r.model()?;
     let input = golden_image(r, "clip.in")?;
@@ -143,7 +143,7 @@ fn clip(r: &Runner, case: &Value) -> Res {
     Ok(checks)
 }
 
-fn clipprep(r: &Runner, case: &Value) -> Res {
+fn clipprep(r: &CaseRunner, case: &Value) -> Res {
     let t = tol(case, "rel_l2", 1e-4);
     let tin = tol(case, "in_max_abs", 4.0 / 255.0);
     let sizes = case.get("sizes").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -166,7 +166,7 @@ fn clipprep(r: &Runner, case: &Value) -> Res {
     Ok(checks)
 }
 
-fn resampler(r: &Runner, case: &Value) -> Res {
+fn resampler(r: &CaseRunner, case: &Value) -> Res {
     let t = r.stage_bound(tol(case, "rel_l2", 1e-4));
     let m = r.model()?;
     let enc = r.encoder_device()?;
@@ -178,7 +178,7 @@ fn resampler(r: &Runner, case: &Value) -> Res {
     ])
 }
 
-fn vae(r: &Runner, case: &Value) -> Res {
+fn vae(r: &CaseRunner, case: &Value) -> Res {
     // The VAE runs in f32 whatever the precision: the f32 bounds apply, unless the file's
     // weights themselves are f16 (a pruned fp16 file).
     let t = if r.weights_f16 { r.stage_bound(tol(case, "rel_l2", 1e-4)) } else { tol(case, "rel_l2", 1e-4) };
@@ -206,7 +206,7 @@ fn vae(r: &Runner, case: &Value) -> Res {
 
 /// The schedule buffers the sampler actually uses: read from the model's checkpoint (or
 /// cache) as loaded, so a cache that quantised them fails here.
-fn schedule(r: &Runner, case: &Value) -> Res {
+fn schedule(r: &CaseRunner, case: &Value) -> Res {
     let bound = tol(case, "max_abs", 1e-6);
     let s = &r.model()?.schedule;
     let mut checks = vec![
@@ -223,7 +223,7 @@ fn schedule(r: &Runner, case: &Value) -> Res {
 }
 
 /// The DDIM schedule as `generate` builds it (from the model's stored buffers).
-fn ddim(r: &Runner, name: &str, case: &Value) -> Res {
+fn ddim(r: &CaseRunner, name: &str, case: &Value) -> Res {
     let bound = tol(case, "max_abs", 1e-6);
     let steps = case.get("steps").and_then(Value::as_u64).ok_or("case lacks `steps`")? as usize;
     let spacing =
@@ -264,7 +264,7 @@ fn ddim(r: &Runner, name: &str, case: &Value) -> Res {
     Ok(checks)
 }
 
-fn unet(r: &Runner, name: &str, case: &Value) -> Res {
+fn unet(r: &CaseRunner, name: &str, case: &Value) -> Res {
     let t = r.stage_bound(tol(case, "rel_l2", 1e-4));
     let m = r.model()?;
     let dev = &r.device()?;

@@ -307,6 +307,17 @@ impl Settings {
         s.guidance_rescale = if zero_snr { 0.7 } else { 0.0 };
         s
     }
+
+    /// A fixture-style model's `config.json` (the layout of `fixtures/README.md`), read from
+    /// disk: its model configuration and settings. Errors name the file.
+    pub fn read_fixture_config(path: &std::path::Path) -> Result<(crate::model::config::ModelConfig, Self), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cfg = crate::model::config::ModelConfig::from_fixture_json(&json)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let settings = Self::for_fixture(&cfg, &json);
+        Ok((cfg, settings))
+    }
 }
 
 /// Converts decoded frames to 8-bit RGB as the reference CLI does: clamp to [−1, 1], then

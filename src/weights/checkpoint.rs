@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::weights::error::WeightsError;
-pub use crate::weights::index::{CheckpointFormat, DType, Entry, MAX_DIMS, TensorInfo};
+pub use crate::weights::index::{CheckpointFormat, ElementType, Entry, MAX_DIMS, TensorInfo};
 use crate::weights::zip::read_at;
 use crate::weights::{safetensors_file, torch};
 
@@ -140,13 +140,13 @@ impl Checkpoint {
 
     /// Reads the tensor `name` as contiguous row-major little-endian bytes in its own
     /// element type.
-    pub fn read_raw(&self, name: &str) -> Result<(DType, Vec<u8>), WeightsError> {
+    pub fn read_raw(&self, name: &str) -> Result<(ElementType, Vec<u8>), WeightsError> {
         self.read_raw_with(name, SPAN_SLACK_BYTES)
     }
 
     /// [`Checkpoint::read_raw`] with a chosen threshold between reading a strided
     /// tensor's whole span at once and reading it run by run.
-    fn read_raw_with(&self, name: &str, span_slack: u64) -> Result<(DType, Vec<u8>), WeightsError> {
+    fn read_raw_with(&self, name: &str, span_slack: u64) -> Result<(ElementType, Vec<u8>), WeightsError> {
         let info = self.tensor(name)?;
         let out_len = self.output_len(name, info)?;
         let mut out = alloc_bytes(name, out_len)?;
@@ -414,20 +414,22 @@ fn le<const N: usize>(c: &[u8]) -> [u8; N] {
 }
 
 /// Converts little-endian elements of `dtype` to `f32`.
-pub fn to_f32(dtype: DType, bytes: &[u8]) -> Vec<f32> {
+pub fn to_f32(dtype: ElementType, bytes: &[u8]) -> Vec<f32> {
     match dtype {
-        DType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(le(c))).collect(),
-        DType::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_bits(u16::from_le_bytes(le(c))).to_f32()).collect(),
-        DType::BF16 => {
+        ElementType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(le(c))).collect(),
+        ElementType::F16 => {
+            bytes.chunks_exact(2).map(|c| half::f16::from_bits(u16::from_le_bytes(le(c))).to_f32()).collect()
+        }
+        ElementType::BF16 => {
             bytes.chunks_exact(2).map(|c| half::bf16::from_bits(u16::from_le_bytes(le(c))).to_f32()).collect()
         }
-        DType::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(le(c)) as f32).collect(),
-        DType::I64 => bytes.chunks_exact(8).map(|c| i64::from_le_bytes(le(c)) as f32).collect(),
-        DType::I32 => bytes.chunks_exact(4).map(|c| i32::from_le_bytes(le(c)) as f32).collect(),
-        DType::I16 => bytes.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes(le(c)))).collect(),
-        DType::I8 => bytes.iter().map(|&b| f32::from(b as i8)).collect(),
-        DType::U8 => bytes.iter().map(|&b| f32::from(b)).collect(),
-        DType::Bool => bytes.iter().map(|&b| if b != 0 { 1.0 } else { 0.0 }).collect(),
+        ElementType::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(le(c)) as f32).collect(),
+        ElementType::I64 => bytes.chunks_exact(8).map(|c| i64::from_le_bytes(le(c)) as f32).collect(),
+        ElementType::I32 => bytes.chunks_exact(4).map(|c| i32::from_le_bytes(le(c)) as f32).collect(),
+        ElementType::I16 => bytes.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes(le(c)))).collect(),
+        ElementType::I8 => bytes.iter().map(|&b| f32::from(b as i8)).collect(),
+        ElementType::U8 => bytes.iter().map(|&b| f32::from(b)).collect(),
+        ElementType::Bool => bytes.iter().map(|&b| if b != 0 { 1.0 } else { 0.0 }).collect(),
     }
 }
 
@@ -438,7 +440,7 @@ mod tests {
 
     fn info(shape: &[usize], strides: &[usize], offset: usize) -> TensorInfo {
         TensorInfo {
-            dtype: DType::U8,
+            dtype: ElementType::U8,
             shape: shape.to_vec(),
             strides: strides.to_vec(),
             storage_offset: offset,
@@ -492,12 +494,12 @@ mod tests {
 
     #[test]
     fn conversions() {
-        assert_eq!(to_f32(DType::F16, &half::f16::from_f32(1.5).to_le_bytes()), vec![1.5]);
-        assert_eq!(to_f32(DType::BF16, &half::bf16::from_f32(-2.0).to_le_bytes()), vec![-2.0]);
-        assert_eq!(to_f32(DType::F64, &0.25f64.to_le_bytes()), vec![0.25]);
-        assert_eq!(to_f32(DType::I64, &(-7i64).to_le_bytes()), vec![-7.0]);
-        assert_eq!(to_f32(DType::I8, &[0xFF]), vec![-1.0]);
-        assert_eq!(to_f32(DType::Bool, &[0, 3]), vec![0.0, 1.0]);
+        assert_eq!(to_f32(ElementType::F16, &half::f16::from_f32(1.5).to_le_bytes()), vec![1.5]);
+        assert_eq!(to_f32(ElementType::BF16, &half::bf16::from_f32(-2.0).to_le_bytes()), vec![-2.0]);
+        assert_eq!(to_f32(ElementType::F64, &0.25f64.to_le_bytes()), vec![0.25]);
+        assert_eq!(to_f32(ElementType::I64, &(-7i64).to_le_bytes()), vec![-7.0]);
+        assert_eq!(to_f32(ElementType::I8, &[0xFF]), vec![-1.0]);
+        assert_eq!(to_f32(ElementType::Bool, &[0, 3]), vec![0.0, 1.0]);
     }
 
     /// A checkpoint over a 100-byte storage holding 0..100, with the given views.
@@ -539,7 +541,7 @@ mod tests {
         for (name, want) in expected {
             for slack in [0, SPAN_SLACK_BYTES] {
                 let (dtype, got) = ck.read_raw_with(name, slack).unwrap();
-                assert_eq!(dtype, DType::U8);
+                assert_eq!(dtype, ElementType::U8);
                 assert_eq!(got, want, "{name} slack {slack}");
             }
             assert_eq!(ck.read_f32(name).unwrap(), want.iter().map(|&b| f32::from(b)).collect::<Vec<_>>());

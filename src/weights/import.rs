@@ -23,7 +23,7 @@ use crate::weights::vars::{KeyProblem, TensorSource, check_keys};
 
 /// Storage precision of the cached copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum CacheDType {
+pub enum CachePrecision {
     /// Half the size; what the GPU path runs.
     #[default]
     F16,
@@ -31,7 +31,7 @@ pub enum CacheDType {
     F32,
 }
 
-impl CacheDType {
+impl CachePrecision {
     fn bytes(self) -> usize {
         match self {
             Self::F16 => 2,
@@ -77,7 +77,7 @@ pub struct ModelManifest {
     pub variant: String,
     pub source: PathBuf,
     pub source_bytes: u64,
-    pub dtype: CacheDType,
+    pub dtype: CachePrecision,
     pub tensors: usize,
     pub weights_file: String,
 }
@@ -188,7 +188,7 @@ pub fn import_checkpoint(
     src: &Path,
     variant: Variant,
     dest_dir: &Path,
-    dtype: CacheDType,
+    dtype: CachePrecision,
     progress: impl FnMut(ImportProgress) -> bool,
 ) -> Result<ModelManifest, ImportError> {
     import_with_config(src, &ModelConfig::preset(variant), variant.name(), dest_dir, dtype, progress)
@@ -201,7 +201,7 @@ pub fn import_with_config(
     cfg: &ModelConfig,
     name: &str,
     dest_dir: &Path,
-    dtype: CacheDType,
+    dtype: CachePrecision,
     progress: impl FnMut(ImportProgress) -> bool,
 ) -> Result<ModelManifest, ImportError> {
     let ckpt = open_checkpoint(src)?;
@@ -216,7 +216,7 @@ pub fn import_source(
     cfg: &ModelConfig,
     name: &str,
     dest_dir: &Path,
-    dtype: CacheDType,
+    dtype: CachePrecision,
     mut progress: impl FnMut(ImportProgress) -> bool,
 ) -> Result<ModelManifest, ImportError> {
     let expected = DynamiCrafter::expected_keys(cfg);
@@ -297,15 +297,17 @@ pub fn clean_stale_partials(dir: &Path) -> (usize, u64) {
 /// The stored dtype of one tensor: buffers (the schedule: top-level names) and the VAE
 /// (`first_stage_model.*`, which always computes in f32, README "Precision and memory") stay
 /// f32 whatever the weight dtype, so an f16 cache changes neither the schedule nor the VAE.
-fn cache_dtype(name: &str, weights: CacheDType) -> CacheDType {
-    if name.contains('.') && !name.starts_with("first_stage_model.") { weights } else { CacheDType::F32 }
+fn cache_dtype(name: &str, weights: CachePrecision) -> CachePrecision {
+    if name.contains('.') && !name.starts_with("first_stage_model.") { weights } else { CachePrecision::F32 }
 }
 
 /// [`cache_dtype`], except that weights the source stores in f16 stay f16 (never widened).
-fn stored_dtype(source: &dyn TensorSource, name: &str, weights: CacheDType) -> CacheDType {
+fn stored_dtype(source: &dyn TensorSource, name: &str, weights: CachePrecision) -> CachePrecision {
     match cache_dtype(name, weights) {
-        CacheDType::F32 if name.contains('.') && !name.starts_with("first_stage_model.") && source.stored_f16(name) => {
-            CacheDType::F16
+        CachePrecision::F32
+            if name.contains('.') && !name.starts_with("first_stage_model.") && source.stored_f16(name) =>
+        {
+            CachePrecision::F16
         }
         dt => dt,
     }
@@ -315,7 +317,7 @@ fn write_safetensors(
     ckpt: &dyn TensorSource,
     tensors: &[(String, Vec<usize>)],
     path: &Path,
-    dtype: CacheDType,
+    dtype: CachePrecision,
     progress: &mut impl FnMut(ImportProgress) -> bool,
 ) -> Result<(), ImportError> {
     let werr = |source| ImportError::Write { path: path.to_path_buf(), source };
@@ -345,8 +347,8 @@ fn write_safetensors(
         let dt = stored_dtype(ckpt, name, dtype);
         let mut buf = Vec::with_capacity(values.len() * dt.bytes());
         match dt {
-            CacheDType::F16 => values.iter().for_each(|v| buf.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
-            CacheDType::F32 => values.iter().for_each(|v| buf.extend_from_slice(&v.to_le_bytes())),
+            CachePrecision::F16 => values.iter().for_each(|v| buf.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
+            CachePrecision::F32 => values.iter().for_each(|v| buf.extend_from_slice(&v.to_le_bytes())),
         }
         out.write_all(&buf).map_err(werr)?;
         written += buf.len() as u64;

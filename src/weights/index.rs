@@ -13,7 +13,7 @@ pub const MAX_DIMS: usize = 64;
 
 /// Element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DType {
+pub enum ElementType {
     /// 32-bit float.
     F32,
     /// IEEE half.
@@ -36,52 +36,52 @@ pub enum DType {
     Bool,
 }
 
-impl DType {
+impl ElementType {
     /// Size of one element in bytes.
     pub fn size(self) -> usize {
         match self {
-            DType::F64 | DType::I64 => 8,
-            DType::F32 | DType::I32 => 4,
-            DType::F16 | DType::BF16 | DType::I16 => 2,
-            DType::I8 | DType::U8 | DType::Bool => 1,
+            ElementType::F64 | ElementType::I64 => 8,
+            ElementType::F32 | ElementType::I32 => 4,
+            ElementType::F16 | ElementType::BF16 | ElementType::I16 => 2,
+            ElementType::I8 | ElementType::U8 | ElementType::Bool => 1,
         }
     }
 
     /// The safetensors name of the type (`F32`, `BF16`, …).
     pub fn name(self) -> &'static str {
         match self {
-            DType::F32 => "F32",
-            DType::F16 => "F16",
-            DType::BF16 => "BF16",
-            DType::F64 => "F64",
-            DType::I64 => "I64",
-            DType::I32 => "I32",
-            DType::I16 => "I16",
-            DType::I8 => "I8",
-            DType::U8 => "U8",
-            DType::Bool => "BOOL",
+            ElementType::F32 => "F32",
+            ElementType::F16 => "F16",
+            ElementType::BF16 => "BF16",
+            ElementType::F64 => "F64",
+            ElementType::I64 => "I64",
+            ElementType::I32 => "I32",
+            ElementType::I16 => "I16",
+            ElementType::I8 => "I8",
+            ElementType::U8 => "U8",
+            ElementType::Bool => "BOOL",
         }
     }
 
     /// Parses a safetensors dtype name.
-    pub fn from_safetensors(name: &str) -> Option<DType> {
+    pub fn from_safetensors(name: &str) -> Option<ElementType> {
         Some(match name {
-            "F32" => DType::F32,
-            "F16" => DType::F16,
-            "BF16" => DType::BF16,
-            "F64" => DType::F64,
-            "I64" => DType::I64,
-            "I32" => DType::I32,
-            "I16" => DType::I16,
-            "I8" => DType::I8,
-            "U8" => DType::U8,
-            "BOOL" => DType::Bool,
+            "F32" => ElementType::F32,
+            "F16" => ElementType::F16,
+            "BF16" => ElementType::BF16,
+            "F64" => ElementType::F64,
+            "I64" => ElementType::I64,
+            "I32" => ElementType::I32,
+            "I16" => ElementType::I16,
+            "I8" => ElementType::I8,
+            "U8" => ElementType::U8,
+            "BOOL" => ElementType::Bool,
             _ => return None,
         })
     }
 }
 
-impl fmt::Display for DType {
+impl fmt::Display for ElementType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -91,7 +91,7 @@ impl fmt::Display for DType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
     /// Element type.
-    pub dtype: DType,
+    pub dtype: ElementType,
     /// Shape.
     pub shape: Vec<usize>,
     /// Strides in elements (row-major contiguous for safetensors).

@@ -25,7 +25,7 @@ pub mod torch;
 pub mod vars;
 pub mod zip;
 
-pub use checkpoint::{Checkpoint, CheckpointFormat, DType, Entry, TensorInfo};
+pub use checkpoint::{Checkpoint, CheckpointFormat, ElementType, Entry, TensorInfo};
 pub use error::WeightsError;
 
 impl vars::TensorSource for Checkpoint {
@@ -42,7 +42,7 @@ impl vars::TensorSource for Checkpoint {
     }
 
     fn stored_f16(&self, name: &str) -> bool {
-        self.info(name).is_some_and(|i| i.dtype == DType::F16)
+        self.info(name).is_some_and(|i| i.dtype == ElementType::F16)
     }
 
     /// Hands stored f16 (or f32) bytes over as they are when they already have `dtype`;
@@ -53,8 +53,8 @@ impl vars::TensorSource for Checkpoint {
             self.info(name).map(|i| i.shape.clone()).ok_or_else(|| WeightsError::Missing { name: name.into() })?;
         let (stored, bytes) = self.read_raw(name)?;
         Ok(match (stored, dtype) {
-            (DType::F16, B::F16) | (DType::F32, B::F32) => TensorData::from_bytes_vec(bytes, shape, dtype),
-            (DType::F32, B::F16) => {
+            (ElementType::F16, B::F16) | (ElementType::F32, B::F32) => TensorData::from_bytes_vec(bytes, shape, dtype),
+            (ElementType::F32, B::F16) => {
                 let v: Vec<half::f16> = bytes
                     .chunks_exact(4)
                     .map(|c| half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))

@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::weights::index::DType;
+use crate::weights::index::ElementType;
 
 /// Resource limits for [`parse_with_limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,9 +156,9 @@ impl Value {
 
 /// Element type of a tensor storage, as named in the pickle.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageDType {
+pub enum StorageType {
     /// A type we can read.
-    Known(DType),
+    Known(ElementType),
     /// A type we cannot read (complex, float8, quantized…), by its torch name.
     Unsupported(String),
 }
@@ -169,7 +169,7 @@ pub struct TensorRef {
     /// Storage key: the tensor's bytes are in the archive entry `<prefix>/data/<key>`.
     pub storage_key: String,
     /// Element type of the storage.
-    pub dtype: StorageDType,
+    pub dtype: StorageType,
     /// Device the storage was saved from (`cpu`, `cuda:0`…), informational.
     pub location: String,
     /// Number of elements the persistent id claims the storage holds.
@@ -343,48 +343,48 @@ fn classify_global(module: &str, name: &str) -> Option<Known> {
 }
 
 /// Element type of a legacy typed storage class such as `torch.HalfStorage`.
-fn storage_class_dtype(name: &str) -> Option<StorageDType> {
+fn storage_class_dtype(name: &str) -> Option<StorageType> {
     let base = name.strip_suffix("Storage")?;
     if base.is_empty() || !base.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
     let dtype = match base {
-        "Float" => DType::F32,
-        "Half" => DType::F16,
-        "BFloat16" => DType::BF16,
-        "Double" => DType::F64,
-        "Long" => DType::I64,
-        "Int" => DType::I32,
-        "Short" => DType::I16,
-        "Char" => DType::I8,
-        "Byte" | "Untyped" => DType::U8,
-        "Bool" => DType::Bool,
-        other => return Some(StorageDType::Unsupported(format!("{other}Storage"))),
+        "Float" => ElementType::F32,
+        "Half" => ElementType::F16,
+        "BFloat16" => ElementType::BF16,
+        "Double" => ElementType::F64,
+        "Long" => ElementType::I64,
+        "Int" => ElementType::I32,
+        "Short" => ElementType::I16,
+        "Char" => ElementType::I8,
+        "Byte" | "Untyped" => ElementType::U8,
+        "Bool" => ElementType::Bool,
+        other => return Some(StorageType::Unsupported(format!("{other}Storage"))),
     };
-    Some(StorageDType::Known(dtype))
+    Some(StorageType::Known(dtype))
 }
 
 /// Element type named by a torch dtype global such as `torch.float16`.
-fn torch_dtype(name: &str) -> Option<StorageDType> {
+fn torch_dtype(name: &str) -> Option<StorageType> {
     let dtype = match name {
-        "float32" | "float" => DType::F32,
-        "float16" | "half" => DType::F16,
-        "bfloat16" => DType::BF16,
-        "float64" | "double" => DType::F64,
-        "int64" | "long" => DType::I64,
-        "int32" | "int" => DType::I32,
-        "int16" | "short" => DType::I16,
-        "int8" => DType::I8,
-        "uint8" => DType::U8,
-        "bool" => DType::Bool,
+        "float32" | "float" => ElementType::F32,
+        "float16" | "half" => ElementType::F16,
+        "bfloat16" => ElementType::BF16,
+        "float64" | "double" => ElementType::F64,
+        "int64" | "long" => ElementType::I64,
+        "int32" | "int" => ElementType::I32,
+        "int16" | "short" => ElementType::I16,
+        "int8" => ElementType::I8,
+        "uint8" => ElementType::U8,
+        "bool" => ElementType::Bool,
         "complex32" | "complex64" | "complex128" | "cfloat" | "cdouble" | "chalf" | "uint16" | "uint32" | "uint64"
         | "float8_e4m3fn" | "float8_e5m2" | "float8_e4m3fnuz" | "float8_e5m2fnuz" | "qint8" | "quint8" | "qint32"
         | "quint4x2" => {
-            return Some(StorageDType::Unsupported(name.to_owned()));
+            return Some(StorageType::Unsupported(name.to_owned()));
         }
         _ => return None,
     };
-    Some(StorageDType::Known(dtype))
+    Some(StorageType::Known(dtype))
 }
 
 /// The stack machine.
@@ -1129,7 +1129,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Decodes `('storage', storage_type, key, location, numel)`.
-    fn storage_of(&self, v: &Value) -> Res<(String, StorageDType, String, u64)> {
+    fn storage_of(&self, v: &Value) -> Res<(String, StorageType, String, u64)> {
         let Value::PersistentId(pid) = v else {
             return self.err(format!("tensor storage is a {}, not a storage reference", v.kind()));
         };
@@ -1257,7 +1257,7 @@ impl DictBuilder {
 
 /// The element type of a storage reference, from its storage-type field (or, for untyped
 /// and typed storages, from a dtype global elsewhere in the tuple).
-fn storage_dtype(kind: &Value, pid: &[Value]) -> Option<StorageDType> {
+fn storage_dtype(kind: &Value, pid: &[Value]) -> Option<StorageType> {
     let Value::Global { module, name } = kind else {
         return None;
     };
@@ -1270,7 +1270,7 @@ fn storage_dtype(kind: &Value, pid: &[Value]) -> Option<StorageDType> {
             });
             match (from_tuple, name.as_str()) {
                 (Some(d), _) => Some(d),
-                (None, "UntypedStorage") => Some(StorageDType::Known(DType::U8)),
+                (None, "UntypedStorage") => Some(StorageType::Known(ElementType::U8)),
                 (None, _) => None,
             }
         }
@@ -1431,11 +1431,11 @@ mod tests {
         let w = sd.get("w").unwrap().as_tensor().unwrap();
         assert_eq!(w.size, vec![2, 3]);
         assert_eq!(w.stride, vec![3, 1]);
-        assert_eq!(w.dtype, StorageDType::Known(DType::F32));
+        assert_eq!(w.dtype, StorageType::Known(ElementType::F32));
         assert_eq!(w.storage_key, "0");
         assert_eq!(w.storage_numel, 6);
         let b = sd.get("b").unwrap().as_tensor().unwrap();
-        assert_eq!(b.dtype, StorageDType::Known(DType::F16));
+        assert_eq!(b.dtype, StorageType::Known(ElementType::F16));
         assert_eq!(sd.get("tied").unwrap().as_tensor(), Some(w));
         assert_eq!(v.get("epoch"), Some(&Value::Int(3)));
         assert_eq!(v.get("lr"), Some(&Value::Float(0.5)));

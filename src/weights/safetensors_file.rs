@@ -7,7 +7,7 @@ use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 use crate::weights::error::WeightsError;
-use crate::weights::index::{CheckpointFormat, DType, Entry, Index, MAX_DIMS, TensorInfo};
+use crate::weights::index::{CheckpointFormat, ElementType, Entry, Index, MAX_DIMS, TensorInfo};
 use crate::weights::zip::read_at;
 
 /// Largest JSON header we accept (the format's reference implementation uses 100 MB).
@@ -87,7 +87,7 @@ fn parse_tensor(
             what: format!("tensor '{name}' needs bytes up to {end} of a {data_len}-byte data section"),
         });
     }
-    let Some(dtype) = DType::from_safetensors(dtype_name) else {
+    let Some(dtype) = ElementType::from_safetensors(dtype_name) else {
         return Ok(Entry::UnsupportedDType { dtype: dtype_name.to_owned() });
     };
     let info = TensorInfo {
@@ -157,7 +157,7 @@ mod tests {
         let f = write(h, &[0; 9]);
         let idx = open_tmp(&f).unwrap();
         let Some(Entry::Tensor(x)) = idx.entries.get("x") else { panic!() };
-        assert_eq!(x.dtype, DType::F16);
+        assert_eq!(x.dtype, ElementType::F16);
         assert_eq!(x.strides, vec![2, 1]);
         assert_eq!(x.data_offset, 8 + h.len() as u64);
         assert!(matches!(idx.entries.get("q"), Some(Entry::UnsupportedDType { .. })));

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::weights::error::WeightsError;
 use crate::weights::index::{CheckpointFormat, Entry, Index, MAX_DIMS, TensorInfo};
-use crate::weights::pickle::{self, StorageDType, TensorRef, Value};
+use crate::weights::pickle::{self, StorageType, TensorRef, Value};
 use crate::weights::zip::{DataRange, ZipArchive};
 
 /// Largest `data.pkl` we load (real ones are a few hundred KiB to a few MiB).
@@ -133,8 +133,8 @@ impl StorageTable<'_> {
     /// Turns a pickled tensor into a validated entry.
     fn tensor_entry(&mut self, name: &str, t: &TensorRef) -> Result<Entry, WeightsError> {
         let dtype = match &t.dtype {
-            StorageDType::Known(d) => *d,
-            StorageDType::Unsupported(s) => {
+            StorageType::Known(d) => *d,
+            StorageType::Unsupported(s) => {
                 return Ok(Entry::UnsupportedDType { dtype: s.clone() });
             }
         };

@@ -16,7 +16,7 @@ use crate::model::config::Variant;
 use crate::pipeline::generate::{Phase, Settings};
 use crate::pipeline::preprocess::FitMode;
 use crate::pipeline::runtime::RunConfig;
-use crate::weights::import::CacheDType;
+use crate::weights::import::CachePrecision;
 
 /// Identifies one generation request.
 pub type JobId = u64;
@@ -74,7 +74,7 @@ pub enum Command {
     /// Import a checkpoint into the model cache, then load it. Without a variant the file
     /// decides (detection); when it cannot, the worker asks with [`Event::ImportNeedsVariant`].
     /// Setting `cancel` stops the import between tensors and removes the partial file.
-    Import { path: PathBuf, variant: Option<Variant>, dtype: CacheDType, cancel: Arc<AtomicBool> },
+    Import { path: PathBuf, variant: Option<Variant>, dtype: CachePrecision, cancel: Arc<AtomicBool> },
     /// Run one generation.
     Generate(Box<Job>),
     /// Check this device against the CPU backend with a small model (`selfcheck`).

@@ -22,7 +22,7 @@ use crate::pipeline::generate::{Progress, Settings, generate, video_to_rgb8};
 use crate::pipeline::preprocess::prepare_frame;
 use crate::pipeline::runtime::{self, RunConfig, Runtime};
 use crate::weights::import::{
-    CacheDType, Detection, ImportError, ImportProgress, ModelManifest, detect_variant, import_checkpoint,
+    CachePrecision, Detection, ImportError, ImportProgress, ModelManifest, detect_variant, import_checkpoint,
     open_checkpoint,
 };
 use crate::worker::protocol::{Command, Event, Job, ModelSource};
@@ -208,11 +208,7 @@ impl Runner {
                     (path, ModelConfig::preset(*variant), Some(*variant), Settings::defaults(*variant))
                 }
                 ModelSource::Fixture { checkpoint, config } => {
-                    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
-                    let json: serde_json::Value =
-                        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
-                    let cfg = ModelConfig::from_fixture_json(&json).map_err(|e| e.to_string())?;
-                    let defaults = Settings::for_fixture(&cfg, &json);
+                    let (cfg, defaults) = Settings::read_fixture_config(config)?;
                     (checkpoint, cfg, None, defaults)
                 }
             };
@@ -257,8 +253,15 @@ impl Runner {
         };
         let name = format!("{}-comfy", variant.name());
         let progress = self.import_progress(cancel);
-        let result =
-            crate::weights::import::import_source(&source, &parts.unet, &cfg, &name, &dest, CacheDType::F16, progress);
+        let result = crate::weights::import::import_source(
+            &source,
+            &parts.unet,
+            &cfg,
+            &name,
+            &dest,
+            CachePrecision::F16,
+            progress,
+        );
         self.finish_import(result, &dest, variant);
     }
 
@@ -338,7 +341,13 @@ impl Runner {
         }
     }
 
-    fn import(&mut self, path: std::path::PathBuf, variant: Option<Variant>, dtype: CacheDType, cancel: &AtomicBool) {
+    fn import(
+        &mut self,
+        path: std::path::PathBuf,
+        variant: Option<Variant>,
+        dtype: CachePrecision,
+        cancel: &AtomicBool,
+    ) {
         let variant = match variant {
             Some(v) => v,
             None => match open_checkpoint(&path).map_err(|e| e.to_string()).and_then(|c| detect_variant(&c, &path)) {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use dynamicrafter_studio::weights::pickle::{self, Value};
-use dynamicrafter_studio::weights::{Checkpoint, CheckpointFormat, DType, Entry, WeightsError};
+use dynamicrafter_studio::weights::{Checkpoint, CheckpointFormat, ElementType, Entry, WeightsError};
 
 // ---------------------------------------------------------------------------------------
 // A tiny pickle writer (protocol 2, as torch.save writes it).
@@ -372,7 +372,7 @@ fn lightning_checkpoint() {
     assert_eq!(ck.len(), 2);
     assert_eq!(ck.names().collect::<Vec<_>>(), vec!["model.b", "model.w"]);
     let w = ck.info("model.w").unwrap();
-    assert_eq!(w.dtype, DType::F32);
+    assert_eq!(w.dtype, ElementType::F32);
     assert_eq!(w.shape, vec![2, 3]);
     assert_eq!(w.strides, vec![3, 1]);
     assert_eq!(w.storage, "archive/data/0");
@@ -381,7 +381,7 @@ fn lightning_checkpoint() {
     assert_eq!(ck.read_f32("model.w").unwrap(), W.to_vec());
     assert_eq!(ck.read_f32("model.b").unwrap(), B.to_vec());
     let (dtype, raw) = ck.read_raw("model.w").unwrap();
-    assert_eq!(dtype, DType::F32);
+    assert_eq!(dtype, ElementType::F32);
     assert_eq!(raw, f32_bytes(&W));
     // Top-level metadata is not part of the state dict.
     assert!(ck.info("epoch").is_none());
@@ -437,13 +437,13 @@ fn half_precision_storages() {
     ]);
     let (_dir, ck) = open_bytes(&torch_zip(&root, &[("0", f16.clone()), ("1", bf16.clone())]));
     let ck = ck.unwrap();
-    assert_eq!(ck.info("h").unwrap().dtype, DType::F16);
-    assert_eq!(ck.info("bf").unwrap().dtype, DType::BF16);
+    assert_eq!(ck.info("h").unwrap().dtype, ElementType::F16);
+    assert_eq!(ck.info("bf").unwrap().dtype, ElementType::BF16);
     assert_eq!(ck.read_f32("h").unwrap(), halves.to_vec());
     let expected_bf: Vec<f32> = halves.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect();
     assert_eq!(ck.read_f32("bf").unwrap(), expected_bf);
-    assert_eq!(ck.read_raw("h").unwrap(), (DType::F16, f16));
-    assert_eq!(ck.read_raw("bf").unwrap(), (DType::BF16, bf16));
+    assert_eq!(ck.read_raw("h").unwrap(), (ElementType::F16, f16));
+    assert_eq!(ck.read_raw("bf").unwrap(), (ElementType::BF16, bf16));
 }
 
 #[test]
@@ -545,7 +545,7 @@ fn parameters_and_typed_storage_variants() {
     let (_dir, ck) = open_bytes(&zip_stored(&files));
     let ck = ck.unwrap();
     assert_eq!(ck.read_f32("param").unwrap(), vec![1.0, 2.0]);
-    assert_eq!(ck.info("typed").unwrap().dtype, DType::BF16);
+    assert_eq!(ck.info("typed").unwrap().dtype, ElementType::BF16);
     assert_eq!(ck.read_f32("typed").unwrap(), vec![3.0, 4.0]);
 }
 
@@ -647,7 +647,7 @@ fn safetensors_file() {
     assert_eq!(ck.read_f32("w16").unwrap(), W.to_vec());
     let expected_bf: Vec<f32> = W.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect();
     assert_close(&ck.read_f32("wbf").unwrap(), &expected_bf);
-    assert_eq!(ck.read_raw("w32").unwrap(), (DType::F32, f32_bytes(&W)));
+    assert_eq!(ck.read_raw("w32").unwrap(), (ElementType::F32, f32_bytes(&W)));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -897,7 +897,7 @@ fn real_tiny_fixture_opens() {
     assert_eq!(ck.len(), 757);
     let info = ck.info("model.diffusion_model.input_blocks.0.0.weight").unwrap();
     assert_eq!(info.shape, vec![32, 8, 3, 3]);
-    assert_eq!(info.dtype, DType::F32);
+    assert_eq!(info.dtype, ElementType::F32);
     let mut total = 0usize;
     for name in ck.names() {
         let v = ck.read_f32(name).unwrap();

@@ -54,3 +54,38 @@ fn import_argument_errors_are_clear() {
     assert_eq!(t.matches("No such file or directory").count(), 1, "{t}");
     assert!(!t.contains("panicked"), "{t}");
 }
+
+/// `bench --stages` on a fixture directory prints the table, each stage with its ratio to
+/// the baseline matmul measured in the same run; an unknown stage is refused by name.
+#[test]
+fn bench_stages_on_a_fixture_print_the_table() {
+    let dir = crate::common::tiny_fixture();
+    let dir = dir.to_str().unwrap();
+    let args = ["bench", "--fixture", dir, "--backend", "cpu", "--precision", "f32", "--steps", "1"];
+    let o = run(&[&args[..], &["--stages", "unet,decode"]].concat());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let table: Vec<&str> = t.lines().skip_while(|l| !l.starts_with("stage")).take(4).collect();
+    assert!(table.len() == 4 && table[0].contains("x base"), "{t}");
+    assert!(table[1].starts_with("baseline: matmul"), "{t}");
+    assert!(table[2].starts_with("UNet call (4×8×8 latent)") && table[3].starts_with("VAE decode"), "{t}");
+    let o = run(&[&args[..], &["--stages", "unet,warp"]].concat());
+    assert!(!o.status.success());
+    assert!(text(&o).contains("unknown stage `warp`"), "{}", text(&o));
+}
+
+/// `bench --soak` through the worker: the memory table after 1 and N generations, and the
+/// slope line; without a model file it says what it needs.
+#[test]
+fn bench_soak_reports_memory_per_generation() {
+    let dir = crate::common::tiny_fixture();
+    let o = run(&["bench", "--soak", "3", "--fixture", dir.to_str().unwrap(), "--backend", "cpu", "--steps", "1"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("RSS MB") && t.contains("slope after 2 warm-up generations"), "{t}");
+    let rows: Vec<&str> = t.lines().filter(|l| l.trim_start().starts_with(['1', '3'])).collect();
+    assert_eq!(rows.len(), 2, "{t}");
+    let o = run(&["bench", "--soak", "3", "--backend", "cpu"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--fixture DIR or --model FILE"), "{}", text(&o));
+}

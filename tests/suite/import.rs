@@ -6,7 +6,7 @@ use dynamicrafter_studio::device::Backend;
 use dynamicrafter_studio::model::DynamiCrafter;
 use dynamicrafter_studio::model::config::{ModelConfig, Variant};
 use dynamicrafter_studio::weights::import::{
-    CacheDType, ImportError, import_checkpoint, import_with_config, list_imported, open_checkpoint,
+    CachePrecision, ImportError, import_checkpoint, import_with_config, list_imported, open_checkpoint,
 };
 use dynamicrafter_studio::weights::vars::TensorSource;
 
@@ -21,7 +21,7 @@ fn f32_cache_is_exact_and_loads_strictly() {
     let (dir, cfg) = tiny();
     let tmp = tempfile::tempdir().unwrap();
     let mut calls = 0;
-    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F32, |p| {
+    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CachePrecision::F32, |p| {
         calls += 1;
         assert!(p.bytes_written <= p.bytes_total);
         true
@@ -49,7 +49,8 @@ fn f32_cache_is_exact_and_loads_strictly() {
 fn f16_cache_is_close() {
     let (dir, cfg) = tiny();
     let tmp = tempfile::tempdir().unwrap();
-    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F16, |_| true).unwrap();
+    let m =
+        import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CachePrecision::F16, |_| true).unwrap();
     let cached = open_checkpoint(&tmp.path().join(&m.weights_file)).unwrap();
     let original = open_checkpoint(&dir.join("model.ckpt")).unwrap();
     let name = "model.diffusion_model.input_blocks.0.0.weight";
@@ -59,7 +60,7 @@ fn f16_cache_is_close() {
     // The noise schedule is a buffer, not a weight: it stays exact in an f16 cache.
     for buffer in ["alphas_cumprod", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod", "scale_arr"] {
         let (dt, _) = cached.read_raw(buffer).unwrap();
-        assert_eq!(dt, dynamicrafter_studio::weights::DType::F32, "{buffer}");
+        assert_eq!(dt, dynamicrafter_studio::weights::ElementType::F32, "{buffer}");
         assert_eq!(cached.read_f32(buffer).unwrap(), original.read_f32(buffer).unwrap(), "{buffer}");
     }
     assert!(
@@ -73,7 +74,7 @@ fn cancelled_import_leaves_nothing() {
     let (dir, cfg) = tiny();
     let tmp = tempfile::tempdir().unwrap();
     let mut n = 0;
-    let err = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F16, |_| {
+    let err = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CachePrecision::F16, |_| {
         n += 1;
         n < 20
     })
@@ -86,8 +87,8 @@ fn cancelled_import_leaves_nothing() {
 fn wrong_model_is_refused_before_writing() {
     let (dir, _) = tiny();
     let tmp = tempfile::tempdir().unwrap();
-    let err =
-        import_checkpoint(&dir.join("model.ckpt"), Variant::V512, tmp.path(), CacheDType::F16, |_| true).unwrap_err();
+    let err = import_checkpoint(&dir.join("model.ckpt"), Variant::V512, tmp.path(), CachePrecision::F16, |_| true)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("does not match DynamiCrafter 512"), "{msg}");
     assert!(matches!(err, ImportError::Keys { count, .. } if count > 100));
@@ -123,7 +124,8 @@ fn two_steps(m: &DynamiCrafter) -> Result<Vec<Vec<u8>>, dynamicrafter_studio::pi
 fn f32_cache_generates_the_checkpoints_frames() {
     let (dir, cfg) = tiny();
     let tmp = tempfile::tempdir().unwrap();
-    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F32, |_| true).unwrap();
+    let m =
+        import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CachePrecision::F32, |_| true).unwrap();
     let dev = Backend::Cpu.device();
     let cached = open_checkpoint(&tmp.path().join(&m.weights_file)).unwrap();
     let original = open_checkpoint(&dir.join("model.ckpt")).unwrap();
@@ -139,7 +141,8 @@ fn nan_in_the_unet_output_is_an_error_not_frames() {
     use safetensors::tensor::{SafeTensors, TensorView};
     let (dir, cfg) = tiny();
     let tmp = tempfile::tempdir().unwrap();
-    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F32, |_| true).unwrap();
+    let m =
+        import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CachePrecision::F32, |_| true).unwrap();
     let bytes = std::fs::read(tmp.path().join(&m.weights_file)).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let poisoned = "model.diffusion_model.out.2.bias";
@@ -176,7 +179,7 @@ fn corrupted_tensor_byte_is_reported_by_name() {
     bytes[at] ^= 0x10;
     std::fs::write(&bad, &bytes).unwrap();
     let out = tmp.path().join("cache");
-    let err = import_with_config(&bad, &cfg, "tiny", &out, CacheDType::F16, |_| true).unwrap_err();
+    let err = import_with_config(&bad, &cfg, "tiny", &out, CachePrecision::F16, |_| true).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(name) && msg.contains("CRC-32"), "{msg}");
     assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0, "a partial cache was left behind");
@@ -192,7 +195,7 @@ fn imported_caches_pass_the_fixture_parity() {
     use dynamicrafter_studio::parity::{self, ParityOptions};
     let (dir, cfg) = tiny();
     let tmp = tempfile::tempdir().unwrap();
-    for (dtype, precision) in [(CacheDType::F32, Precision::F32), (CacheDType::F16, Precision::F16)] {
+    for (dtype, precision) in [(CachePrecision::F32, Precision::F32), (CachePrecision::F16, Precision::F16)] {
         let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), dtype, |_| true).unwrap();
         let opts = ParityOptions {
             precision,
@@ -294,7 +297,7 @@ fn assembled_comfy_files_pass_the_fixture_parity() {
     ];
     for (label, parts) in assemblies {
         let source = Assembled::open(&parts, &cfg).unwrap();
-        let m = import_source(&source, &parts.unet, &cfg, label, tmp.path(), CacheDType::F32, |_| true).unwrap();
+        let m = import_source(&source, &parts.unet, &cfg, label, tmp.path(), CachePrecision::F32, |_| true).unwrap();
         let opts = ParityOptions {
             precision: Precision::F32,
             model: Some(tmp.path().join(&m.weights_file)),

@@ -18,7 +18,7 @@ use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_imag
 use dynamicrafter_studio::pipeline::rng::{NoiseSource, SeededSource};
 use dynamicrafter_studio::pipeline::schedule::{DdimSchedule, Spacing};
 use dynamicrafter_studio::pipeline::solver::SamplerKind;
-use dynamicrafter_studio::weights::import::{CacheDType, import_with_config, open_checkpoint};
+use dynamicrafter_studio::weights::import::{CachePrecision, import_with_config, open_checkpoint};
 use dynamicrafter_studio::weights::vars::TensorSource;
 
 use crate::pipeline::tiny_model;
@@ -158,11 +158,12 @@ fn f16_cache_loads_as_stored() {
     let dir = crate::common::tiny_fixture();
     let cfg = ModelConfig::from_fixture_file(&dir.join("config.json")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let m = import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CacheDType::F16, |_| true).unwrap();
+    let m =
+        import_with_config(&dir.join("model.ckpt"), &cfg, "tiny", tmp.path(), CachePrecision::F16, |_| true).unwrap();
     let cache = open_checkpoint(&tmp.path().join(&m.weights_file)).unwrap();
     let name = "model.diffusion_model.out.2.weight";
     let (stored, bytes) = cache.read_raw(name).unwrap();
-    assert_eq!(stored, dynamicrafter_studio::weights::DType::F16);
+    assert_eq!(stored, dynamicrafter_studio::weights::ElementType::F16);
     let data = cache.read_data(name, DType::F16).unwrap();
     assert_eq!(data.dtype(), DType::F16);
     assert_eq!(data.as_bytes(), &bytes[..], "f16 bytes must be handed over unchanged");
