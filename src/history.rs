@@ -236,14 +236,13 @@ impl History {
     /// Reads an entry's thumbnail, bounded like an input image.
     pub fn load_thumbnail(entry: &HistoryEntry) -> Result<RgbImage, HistoryError> {
         let p = entry.thumbnail();
-        let opts = crate::pipeline::preprocess::LoadOptions {
+        let opts = crate::imaging::load::LoadOptions {
             apply_exif_orientation: false,
             max_side: 1024,
             max_pixels: 1024 * 1024,
             ..Default::default()
         };
-        crate::pipeline::preprocess::load_image(&p, &opts)
-            .map_err(|e| HistoryError::Encode { path: p, msg: e.to_string() })
+        crate::imaging::load::load_image(&p, &opts).map_err(|e| HistoryError::Encode { path: p, msg: e.to_string() })
     }
 
     /// Deletes an entry.
@@ -278,7 +277,7 @@ fn load_frames_within(entry: &HistoryEntry, max_pixels: u64) -> Result<Vec<RgbIm
             msg: format!("it lists {} frames (at most {MAX_FRAMES})", entry.record.frames),
         });
     }
-    let opts = crate::pipeline::preprocess::LoadOptions {
+    let opts = crate::imaging::load::LoadOptions {
         apply_exif_orientation: false,
         max_side: 4096,
         max_pixels: 4096 * 4096,
@@ -288,7 +287,7 @@ fn load_frames_within(entry: &HistoryEntry, max_pixels: u64) -> Result<Vec<RgbIm
     (0..entry.record.frames)
         .map(|k| {
             let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
-            let frame = crate::pipeline::preprocess::load_image(&p, &opts)
+            let frame = crate::imaging::load::load_image(&p, &opts)
                 .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })?;
             total += u64::from(frame.width()) * u64::from(frame.height());
             if total > max_pixels {

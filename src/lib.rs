@@ -16,6 +16,7 @@ pub mod durable;
 pub mod export;
 pub mod history;
 pub mod identity;
+pub mod imaging;
 pub mod model;
 pub mod parity;
 pub mod pipeline;

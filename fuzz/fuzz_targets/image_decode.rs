@@ -3,7 +3,9 @@
 //! fit to the model's size. Small pixel limits keep each execution fast.
 #![no_main]
 
-use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, decode_image_bytes, prepare_frame};
+use dynamicrafter_studio::imaging::load::{LoadOptions, decode_image_bytes};
+
+use dynamicrafter_studio::pipeline::preprocess::{FitMode, prepare_frame};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

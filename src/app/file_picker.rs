@@ -260,7 +260,7 @@ const PREVIEW_SIDE: u32 = 240;
 
 /// The selected image, decoded with the input slots' limits and shrunk for the side panel.
 fn preview(path: &Path) -> Result<RgbImage, String> {
-    let rgb = crate::pipeline::preprocess::load_image(path, &Default::default()).map_err(|e| e.to_string())?;
+    let rgb = crate::imaging::load::load_image(path, &Default::default()).map_err(|e| e.to_string())?;
     Ok(image::imageops::thumbnail(&rgb, PREVIEW_SIDE.min(rgb.width()), PREVIEW_SIDE.min(rgb.height())))
 }
 

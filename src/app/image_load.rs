@@ -10,7 +10,7 @@ use image::RgbImage;
 
 use super::InputImage;
 use crate::history::digest;
-use crate::pipeline::preprocess::{LoadOptions, check_dimensions, decode_image_bytes, load_image};
+use crate::imaging::load::{LoadOptions, check_dimensions, decode_image_bytes, load_image};
 
 /// Longest side of the preview the input panel fits and draws (the job uses the full image).
 const PREVIEW_SIDE: u32 = 1024;

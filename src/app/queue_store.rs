@@ -11,8 +11,9 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::imaging::load::{LoadOptions, load_image};
 use crate::pipeline::generate::Settings;
-use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image};
+use crate::pipeline::preprocess::FitMode;
 use crate::worker::protocol::Job;
 
 /// One queued request as stored.

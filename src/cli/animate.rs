@@ -12,13 +12,14 @@ use clap::Args;
 use crate::cli::export_args::ExportArgs;
 use crate::device::{Backend, Precision};
 use crate::export::{Clip, export};
+use crate::imaging::load::{LoadOptions, load_image};
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::pipeline::conditioning::CondCache;
 use crate::pipeline::conditioning::Mode;
 use crate::pipeline::generate::{Phase, Progress, Settings, generate};
 use crate::pipeline::memory::MemoryMode;
-use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+use crate::pipeline::preprocess::{FitMode, prepare_frame};
 use crate::pipeline::runtime::{self, RunConfig};
 use crate::weights::import::{Detection, detect_variant, open_checkpoint};
 

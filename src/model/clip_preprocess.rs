@@ -5,7 +5,9 @@
 //! Everything is computed in f32 in the same operation order as PyTorch, so results agree
 //! with the reference to about 1e-7 relative L2.
 
-use crate::pipeline::preprocess::{ImageTensor, PreprocessError};
+use crate::imaging::PreprocessError;
+
+use crate::imaging::tensor::ImageTensor;
 
 /// Side of the square CLIP input.
 pub const CLIP_IMAGE_SIZE: usize = 224;

@@ -9,11 +9,12 @@ use serde_json::Value;
 
 use super::metrics::{host, rel_l2};
 use super::{CaseRunner, Check};
+use crate::imaging::load::{LoadOptions, load_image};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::pipeline::conditioning::{CondCache, Mode};
 use crate::pipeline::ddim::{Conditioning, Execution, Guidance, sample};
 use crate::pipeline::generate::{Progress, Settings, generate};
-use crate::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+use crate::pipeline::preprocess::{FitMode, prepare_frame};
 use crate::pipeline::rng::FixedNoise;
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
 use crate::pipeline::solver::SamplerKind;

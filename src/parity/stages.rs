@@ -6,11 +6,13 @@ use serde_json::Value;
 
 use super::metrics::{host, max_abs, rel_l2};
 use super::{CaseRunner, Check, Verdict};
+use crate::imaging::load::{LoadOptions, load_image};
+use crate::imaging::tensor::ImageTensor;
 use crate::model::clip_preprocess::clip_preprocess;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::unet::attention::BranchWeights;
 use crate::pipeline::generate::ddim_schedule;
-use crate::pipeline::preprocess::{FitMode, ImageTensor, LoadOptions, load_image, prepare_frame};
+use crate::pipeline::preprocess::{FitMode, prepare_frame};
 use crate::pipeline::schedule::Spacing;
 
 type Res = Result<Vec<Check>, String>;

@@ -3,12 +3,13 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::imaging::PreprocessError;
+use crate::imaging::tensor::ImageTensor;
 use crate::model::DynamiCrafter;
 use crate::model::clip_preprocess::clip_preprocess;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::vae::Posterior;
 use crate::pipeline::ddim::Conditioning;
-use crate::pipeline::preprocess::{ImageTensor, PreprocessError};
 use crate::pipeline::rng::NoiseSource;
 
 /// What the clip shows.

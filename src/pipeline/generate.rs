@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::imaging::tensor::ImageTensor;
 use crate::model::DynamiCrafter;
 use crate::model::config::Variant;
 use crate::model::tokenizer::ClipTokenizer;
@@ -14,7 +15,6 @@ use crate::pipeline::conditioning::{self, CondCache, CondInputs, Mode};
 use crate::pipeline::ddim::{Conditioning, Execution, Guidance, SampleError, sample};
 use crate::pipeline::decode_video;
 use crate::pipeline::device_read::DeviceRead;
-use crate::pipeline::preprocess::ImageTensor;
 use crate::pipeline::rng::{NoiseSource, SeededSource};
 use crate::pipeline::schedule::{DdimSchedule, Spacing};
 use crate::pipeline::solver::SamplerKind;
@@ -280,7 +280,7 @@ pub enum GenerateError {
     #[error(transparent)]
     Sample(#[from] SampleError),
     #[error(transparent)]
-    Image(#[from] crate::pipeline::preprocess::PreprocessError),
+    Image(#[from] crate::imaging::PreprocessError),
     #[error("reading the result from the device failed: {0}")]
     Device(#[from] DeviceRead),
 }

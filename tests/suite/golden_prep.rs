@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use dynamicrafter_studio::imaging::load::{LoadOptions, load_image};
+use dynamicrafter_studio::imaging::tensor::ImageTensor;
 use dynamicrafter_studio::model::clip_preprocess::{CLIP_IMAGE_SIZE, clip_preprocess};
 use dynamicrafter_studio::model::tokenizer::{CONTEXT_LENGTH, ClipTokenizer};
-use dynamicrafter_studio::pipeline::preprocess::{FitMode, ImageTensor, LoadOptions, load_image, prepare_frame};
+use dynamicrafter_studio::pipeline::preprocess::{FitMode, prepare_frame};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 

@@ -97,11 +97,12 @@ fn wrong_model_is_refused_before_writing() {
 
 /// Two denoising steps of the tiny model with the fixture's settings.
 fn two_steps(m: &DynamiCrafter) -> Result<Vec<Vec<u8>>, dynamicrafter_studio::pipeline::generate::GenerateError> {
+    use dynamicrafter_studio::imaging::load::{LoadOptions, load_image};
     use dynamicrafter_studio::model::tokenizer::ClipTokenizer;
     use dynamicrafter_studio::pipeline::conditioning::CondCache;
     use dynamicrafter_studio::pipeline::ddim::Execution;
     use dynamicrafter_studio::pipeline::generate::{Settings, generate};
-    use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+    use dynamicrafter_studio::pipeline::preprocess::{FitMode, prepare_frame};
     let dir = crate::common::tiny_fixture();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();

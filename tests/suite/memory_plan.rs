@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{DType, Tensor, TensorData};
 use dynamicrafter_studio::device::Backend;
+use dynamicrafter_studio::imaging::load::{LoadOptions, load_image};
 use dynamicrafter_studio::model::DynamiCrafter;
 use dynamicrafter_studio::model::config::ModelConfig;
 use dynamicrafter_studio::model::tokenizer::ClipTokenizer;
@@ -14,7 +15,7 @@ use dynamicrafter_studio::parity::rel_l2;
 use dynamicrafter_studio::pipeline::conditioning::CondCache;
 use dynamicrafter_studio::pipeline::ddim::{Conditioning, Execution, Guidance, sample};
 use dynamicrafter_studio::pipeline::generate::{Settings, generate};
-use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+use dynamicrafter_studio::pipeline::preprocess::{FitMode, prepare_frame};
 use dynamicrafter_studio::pipeline::rng::{NoiseSource, SeededSource};
 use dynamicrafter_studio::pipeline::schedule::{DdimSchedule, Spacing};
 use dynamicrafter_studio::pipeline::solver::SamplerKind;

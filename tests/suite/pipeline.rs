@@ -235,10 +235,11 @@ fn selfcheck_compares_every_stage() {
 /// settings (which history stores) name them.
 #[test]
 fn multistep_samplers_generate_frames() {
+    use dynamicrafter_studio::imaging::load::{LoadOptions, load_image};
     use dynamicrafter_studio::model::tokenizer::ClipTokenizer;
     use dynamicrafter_studio::pipeline::conditioning::CondCache;
     use dynamicrafter_studio::pipeline::generate::{Settings, generate};
-    use dynamicrafter_studio::pipeline::preprocess::{FitMode, LoadOptions, load_image, prepare_frame};
+    use dynamicrafter_studio::pipeline::preprocess::{FitMode, prepare_frame};
     let dir = crate::common::tiny_fixture();
     let m = tiny_model(&Backend::Cpu.device());
     let json: serde_json::Value =
