@@ -39,9 +39,9 @@ impl Purpose {
     /// Named groups of file extensions the dialog offers.
     fn filters(self) -> Vec<(&'static str, &'static [&'static str])> {
         match self {
-            Purpose::Image { .. } => vec![("Images", super::open_files::IMAGE_EXTENSIONS)],
-            Purpose::Import => vec![("Checkpoints", super::open_files::MODEL_EXTENSIONS)],
-            Purpose::OpenModel => vec![("Models", &["safetensors", "ckpt", "pt", "pth"])],
+            Purpose::Image { .. } => vec![("Images", crate::imaging::load::IMAGE_EXTENSIONS)],
+            Purpose::Import => vec![("Checkpoints", crate::weights::checkpoint::MODEL_EXTENSIONS)],
+            Purpose::OpenModel => vec![("Models", crate::weights::checkpoint::MODEL_EXTENSIONS)],
             Purpose::Export => {
                 vec![("MP4 video (H.264)", &["mp4"]), ("GIF", &["gif"]), ("Animated PNG", &["png", "apng"])]
             }

@@ -3,8 +3,10 @@
 //! everything is drawn in [`eframe::App::ui`], and UI intents are collected as
 //! [`Action`]s while drawing and applied after the frame.
 
+mod action;
 mod actions;
 mod background;
+pub mod catalog;
 mod clips;
 mod events;
 pub mod export_job;
@@ -30,7 +32,7 @@ use crate::history::{History, HistoryEntry};
 use crate::pipeline::generate::{Phase, Settings};
 use crate::worker::WorkerHandle;
 use crate::worker::protocol::{Job, JobId, ModelSource};
-pub use actions::Action;
+pub use action::Action;
 use state::{PersistedState, STORAGE_KEY};
 use textures::Frames;
 
@@ -178,7 +180,7 @@ pub struct StudioApp {
     /// Textures of input crops and history thumbnails, by content key.
     pub texture_cache: textures::TextureCache,
     /// The official models the first-run panel offers (with their memory estimates).
-    pub catalog: Vec<crate::download::OfficialModel>,
+    pub catalog: Vec<catalog::OfficialModel>,
     /// The models in the cache folder (read when something changes, not every frame).
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
@@ -300,7 +302,7 @@ impl StudioApp {
             events_seen: 0,
             texture_cache: Default::default(),
             imported: Vec::new(),
-            catalog: crate::download::catalog(),
+            catalog: catalog::catalog(),
             export: None,
             download: None,
             unsaved: Vec::new(),

@@ -4,15 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use super::Notice;
-use super::actions::Action;
+use super::action::Action;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 
-/// The image types the app reads (the `.desktop` file declares their MIME types).
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"];
-
-/// The checkpoint types the import reads.
-pub const MODEL_EXTENSIONS: &[&str] = &["ckpt", "pt", "pth", "safetensors"];
+use crate::imaging::load::IMAGE_EXTENSIONS;
+use crate::weights::checkpoint::MODEL_EXTENSIONS;
 
 /// What a file is to the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

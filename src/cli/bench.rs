@@ -281,14 +281,33 @@ fn samplers_table() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--soak N`: the worker runs real files, so a fixture or a checkpoint is needed.
+fn soak_of(a: &BenchArgs, generations: usize) -> anyhow::Result<super::soak::Soak> {
+    use crate::worker::protocol::ModelSource;
+    let source = match (&a.fixture, &a.model) {
+        (Some(dir), _) => ModelSource::Fixture { checkpoint: dir.join("model.ckpt"), config: dir.join("config.json") },
+        (None, Some(path)) => ModelSource::Checkpoint {
+            path: path.clone(),
+            variant: Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?,
+        },
+        (None, None) => bail!("--soak runs the worker on real files: give --fixture DIR or --model FILE"),
+    };
+    let precision = match a.precision.as_str() {
+        "both" => Precision::Auto,
+        p => p.parse::<Precision>().map_err(anyhow::Error::msg)?,
+    };
+    let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
+    Ok(super::soak::Soak { generations, source, run, steps: a.steps, frames: a.frames })
+}
+
 /// Runs the benchmark and prints the table.
 pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     if a.samplers {
         samplers_table()?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(n) = a.soak {
-        return super::soak::run(a, n);
+    if let Some(generations) = a.soak {
+        return super::soak::run(&soak_of(a, generations)?);
     }
     let (name, cfg, defaults, file) = match &a.fixture {
         Some(dir) => {

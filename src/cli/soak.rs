@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::bench::BenchArgs;
-use crate::device::Precision;
 use crate::history::History;
-use crate::model::config::Variant;
 use crate::pipeline::generate::Settings;
 use crate::pipeline::runtime::RunConfig;
 use crate::worker::WorkerHandle;
@@ -53,29 +50,26 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
     (sxx > 0.0).then(|| sxy / sxx)
 }
 
+/// What to soak: `generations` runs of `source` under `run`, each of `steps` sampling steps
+/// (and `frames` frames, else the model's own).
+#[derive(Debug, Clone)]
+pub struct Soak {
+    pub generations: usize,
+    pub source: ModelSource,
+    pub run: RunConfig,
+    pub steps: usize,
+    pub frames: Option<usize>,
+}
+
 /// Runs the soak and prints the table.
-pub fn run(a: &BenchArgs, n: usize) -> anyhow::Result<ExitCode> {
-    if n == 0 {
+pub fn run(soak: &Soak) -> anyhow::Result<ExitCode> {
+    if soak.generations == 0 {
         bail!("--soak needs at least one generation");
     }
-    let source = match (&a.fixture, &a.model) {
-        (Some(dir), _) => ModelSource::Fixture { checkpoint: dir.join("model.ckpt"), config: dir.join("config.json") },
-        (None, Some(path)) => ModelSource::Checkpoint {
-            path: path.clone(),
-            variant: Variant::parse(&a.preset).with_context(|| format!("unknown preset `{}`", a.preset))?,
-        },
-        (None, None) => bail!("--soak runs the worker on real files: give --fixture DIR or --model FILE"),
-    };
-    let precision = match a.precision.as_str() {
-        "both" => Precision::Auto,
-        p => p.parse::<Precision>().map_err(anyhow::Error::msg)?,
-    };
-    let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
     let dir = std::env::temp_dir().join(format!("dynamicrafter-soak-{}", std::process::id()));
-    let result = soak(a, n, run, source, &dir);
+    let result = generations(soak, &dir);
     let _ = std::fs::remove_dir_all(&dir);
-    let samples = result?;
-    print_table(a, n, &samples);
+    print_table(soak, &result?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,16 +91,12 @@ fn wait<T>(worker: &WorkerHandle, what: &str, mut pick: impl FnMut(Event) -> Opt
     }
 }
 
-fn soak(
-    a: &BenchArgs,
-    n: usize,
-    run: RunConfig,
-    source: ModelSource,
-    dir: &std::path::Path,
-) -> anyhow::Result<Vec<Sample>> {
-    let worker = WorkerHandle::spawn(run, History::new(dir), None, || ()).context("cannot start the model worker")?;
-    eprintln!("soak: loading {} on {}", source.label(), a.backend);
-    worker.commands.send(Command::LoadModel(source)).context("the worker is gone")?;
+fn generations(soak: &Soak, dir: &std::path::Path) -> anyhow::Result<Vec<Sample>> {
+    let n = soak.generations;
+    let worker =
+        WorkerHandle::spawn(soak.run, History::new(dir), None, || ()).context("cannot start the model worker")?;
+    eprintln!("soak: loading {} on {}", soak.source.label(), soak.run.backend);
+    worker.commands.send(Command::LoadModel(soak.source.clone())).context("the worker is gone")?;
     let defaults = wait(&worker, "loaded model", |e| match e {
         Event::ModelLoaded { defaults, runtime, .. } => {
             eprintln!("soak: {runtime}");
@@ -114,8 +104,9 @@ fn soak(
         }
         _ => None,
     })?;
-    let mut settings = Settings { steps: a.steps.max(1), prompt: "a lighthouse, waves crashing".into(), ..*defaults };
-    settings.frames = a.frames.unwrap_or(settings.frames);
+    let mut settings =
+        Settings { steps: soak.steps.max(1), prompt: "a lighthouse, waves crashing".into(), ..*defaults };
+    settings.frames = soak.frames.unwrap_or(settings.frames);
     let (w, h) = (settings.width as u32, settings.height as u32);
     let image = Arc::new(image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])));
     let mut samples = Vec::with_capacity(n);
@@ -159,12 +150,13 @@ fn mb(b: u64) -> String {
     format!("{:.1}", b as f64 / 1e6)
 }
 
-fn print_table(a: &BenchArgs, n: usize, samples: &[Sample]) {
-    let model = a.fixture.as_ref().or(a.model.as_ref()).map(|p| p.display().to_string()).unwrap_or_default();
+fn print_table(soak: &Soak, samples: &[Sample]) {
+    let n = soak.generations;
     println!(
-        "soak: {n} generations of {model} on {} ({} sampling steps each), memory after each",
-        a.backend,
-        a.steps.max(1)
+        "soak: {n} generations of {} on {} ({} sampling steps each), memory after each",
+        soak.source.label(),
+        soak.run.backend,
+        soak.steps.max(1)
     );
     println!(
         "{:>10} {:>10} {:>9} {:>14} {:>14} {:>9} {:>8}",

@@ -6,11 +6,12 @@
 use std::path::Path;
 
 use crate::export::atomic::{create_file, finish_file};
+use crate::export::error::ExportError;
+use crate::export::options::ExportOptions;
 use crate::export::png_file::{encoder, png_err};
 use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::timing::apng_delay;
-use crate::export::{ExportError, ExportOptions};
 
 /// Writes `seq` as an APNG to the (temporary) file `path`; returns its size.
 ///

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::export::ExportError;
+use crate::export::error::ExportError;
 
 /// Distinguishes temporary names of concurrent exports in one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);

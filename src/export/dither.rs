@@ -7,7 +7,7 @@
 //! indices, whatever the dithering: the margin around a changed region is zero. Inside a
 //! changed region error diffusion starts afresh at the region's border.
 
-use crate::export::Dither;
+use crate::export::options::Dither;
 use crate::export::palette::Palette;
 
 /// 8×8 Bayer threshold matrix (values 0..64).

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use crate::export::atomic::{create_file, finish_file};
+use crate::export::error::ExportError;
+use crate::export::options::ExportOptions;
 use crate::export::png_file::{encoder, png_err};
 use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
-use crate::export::{ExportError, ExportOptions};
 
 /// Zero-padded file name of frame `k` (1-based in the name) among `n`: at least four
 /// digits, more when `n` needs them.

@@ -10,11 +10,12 @@ use std::path::Path;
 
 use crate::export::atomic::{create_file, finish_file};
 use crate::export::dither::Quantizer;
+use crate::export::error::ExportError;
+use crate::export::options::{ExportOptions, PaletteMode};
 use crate::export::palette::Palette;
 use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::timing::gif_delays_cs;
-use crate::export::{ExportError, ExportOptions, PaletteMode};
 
 /// GIF delays are in hundredths of a second: the rounded delay for `fps` (12 at 8 fps).
 /// [`crate::export::timing::gif_delays_cs`] distributes the rounding over frames.

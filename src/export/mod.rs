@@ -16,6 +16,7 @@
 
 pub mod apng;
 pub mod atomic;
+pub mod clip;
 pub mod dither;
 pub mod error;
 pub mod frames;
@@ -35,6 +36,7 @@ pub mod yuv;
 use std::path::Path;
 use std::time::Instant;
 
+pub use crate::export::clip::{Clip, Format};
 pub use crate::export::error::ExportError;
 pub use crate::export::options::{
     ColorMatrix, DEFAULT_MP4_QUALITY, Dither, ExportOptions, GifOptions, MAX_FPS, MAX_SCALE, MIN_FPS, Mp4Options,
@@ -48,58 +50,6 @@ pub use crate::export::sidecar::sidecar_path;
 use crate::export::atomic::{commit_all, stage, stage_bytes};
 use crate::export::progress::Reporter;
 use crate::export::sequence::Sequence;
-
-/// Frames of one clip: `frames[k]` is `width × height` RGB, 8-bit, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Clip {
-    pub width: usize,
-    pub height: usize,
-    pub frames: Vec<Vec<u8>>,
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Animated GIF (`.gif`).
-    Gif,
-    /// A folder of numbered PNGs.
-    PngFrames,
-    /// H.264 in MP4 (`.mp4`, `.m4v`).
-    Mp4,
-    /// Animated PNG (`.png`, `.apng`).
-    Apng,
-}
-
-impl Format {
-    /// From the output path: `.gif`, `.mp4`/`.m4v`, `.png`/`.apng` (animated PNG), or a
-    /// folder (no extension, or a trailing slash) for PNG frames.
-    ///
-    /// # Errors
-    /// [`ExportError::UnknownFormat`] for any other extension.
-    pub fn from_path(path: &Path) -> Result<Self, ExportError> {
-        let s = path.to_string_lossy();
-        if s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) {
-            return Ok(Self::PngFrames);
-        }
-        match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
-            None => Ok(Self::PngFrames),
-            Some("gif") => Ok(Self::Gif),
-            Some("mp4" | "m4v") => Ok(Self::Mp4),
-            Some("png" | "apng") => Ok(Self::Apng),
-            Some(other) => Err(ExportError::UnknownFormat(other.to_owned())),
-        }
-    }
-
-    /// Short lower-case name (`gif`, `mp4`, `apng`, `png-frames`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Gif => "gif",
-            Self::PngFrames => "png-frames",
-            Self::Mp4 => "mp4",
-            Self::Apng => "apng",
-        }
-    }
-}
 
 /// Writes `clip` to `path` in the format its name asks for.
 ///

@@ -22,12 +22,13 @@ use openh264::encoder::{
 use openh264::formats::YUVBuffer;
 
 use crate::export::atomic::{create_file, finish_file};
+use crate::export::error::ExportError;
 use crate::export::mux::{Colour, Sample, VideoTrack, write_mp4};
+use crate::export::options::{ColorMatrix, ExportOptions, Mp4Quality};
 use crate::export::progress::{ExportPhase, Reporter};
 use crate::export::sequence::Sequence;
 use crate::export::timing::mp4_timescale;
 use crate::export::yuv::{even_size, rgb_to_i420};
-use crate::export::{ColorMatrix, ExportError, ExportOptions, Mp4Quality};
 
 /// openh264's largest frame: 3840 pixels on the long side, 2160 on the short one.
 const MAX_LONG: usize = 3840;

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::export::ExportError;
+use crate::export::error::ExportError;
 
 /// Lowest accepted frame rate (one frame every 10 s).
 pub const MIN_FPS: f32 = 0.1;

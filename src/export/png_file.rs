@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::export::ExportError;
+use crate::export::error::ExportError;
 
 /// `iTXt` keyword of the generation settings (UTF-8 JSON, uncompressed).
 pub const METADATA_KEYWORD: &str = "dynamicrafter";

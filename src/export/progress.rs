@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::export::{ExportError, Format};
+use crate::export::clip::Format;
+use crate::export::error::ExportError;
 
 /// What the export is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Integer upscaling of RGB frames: nearest (pixel replication) or Lanczos3.
 
-use crate::export::ScaleFilter;
+use crate::export::options::ScaleFilter;
 
 /// Upscales an RGB8 frame of `w × h` by `factor` (1 returns a copy).
 ///

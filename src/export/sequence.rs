@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 
+use crate::export::clip::Clip;
+use crate::export::error::ExportError;
+use crate::export::options::ExportOptions;
 use crate::export::scale::upscale;
-use crate::export::{Clip, ExportError, ExportOptions};
 
 /// Largest output side after scaling, for any format.
 pub const MAX_SIDE: usize = 16_384;

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::export::clip::Format;
+use crate::export::options::ExportOptions;
 use crate::export::sequence::Sequence;
-use crate::export::{ExportOptions, Format};
 
 /// The sidecar of `output`: its name with `.json` appended (`clip.gif` → `clip.gif.json`,
 /// folder `frames` → `frames.json`), so that exports of one clip in several formats do not

@@ -1,6 +1,6 @@
 //! RGB8 → YCbCr 4:2:0 (I420), limited range, BT.601 or BT.709, with even dimensions.
 
-use crate::export::{ColorMatrix, OddSize};
+use crate::export::options::{ColorMatrix, OddSize};
 
 /// The even size H.264 4:2:0 is coded at for a `w × h` frame.
 ///

@@ -10,6 +10,9 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits, RgbImag
 
 use super::PreprocessError;
 
+/// The image types the app reads (the `.desktop` file declares their MIME types).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"];
+
 /// What to do with an alpha channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AlphaMode {

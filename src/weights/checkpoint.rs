@@ -13,8 +13,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::weights::error::WeightsError;
 pub use crate::weights::index::{CheckpointFormat, ElementType, Entry, MAX_DIMS, TensorInfo};
+use crate::weights::safetensors_file;
+use crate::weights::torch;
 use crate::weights::zip::read_at;
-use crate::weights::{safetensors_file, torch};
+
+/// The checkpoint file types the import and *Open model* read.
+pub const MODEL_EXTENSIONS: &[&str] = &["ckpt", "pt", "pth", "safetensors"];
 
 /// When a strided tensor's data is spread over at most this many bytes more than the
 /// tensor itself, the whole span is read at once and gathered in memory; otherwise
