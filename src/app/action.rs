@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::Notice;
+use super::session::Notice;
 use crate::history::HistoryEntry;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
@@ -30,7 +30,7 @@ pub enum Action {
     /// Queue every combination of the sweep's values.
     QueueSweep,
     /// Show the player, a sweep's contact sheet, or two clips compared.
-    View(super::CentralView),
+    View(super::session::CentralView),
     /// Pick a clip for comparison; the second pick opens the comparison.
     PickCompare(String),
     /// Write the contact sheet of a sweep (GIF, APNG or PNG frames by extension).
@@ -50,7 +50,7 @@ pub enum Action {
     RefreshModels,
     /// Check the GPU against the CPU backend (runs on the worker).
     SelfCheck,
-    /// The user's answer to a [`super::VariantChoice`] (`None`: dismissed).
+    /// The user's answer to a [`super::session::VariantChoice`] (`None`: dismissed).
     ChooseVariant(Option<Variant>),
     /// Open a file dialog (the system's, or the studio's browser where there is none).
     PickFile(super::file_picker::Purpose),
@@ -89,6 +89,8 @@ pub enum Action {
     QueueRemove(usize),
     RefreshHistory,
     Notify(Notice),
+    /// Close the status bar's message.
+    DismissNotice,
     /// Ask where to export the clip in the player.
     ExportDialog,
     /// Export the clip in the player to `path` (`overwrite`: the user consented).

@@ -334,6 +334,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::Notify(n) => app.notice = Some(n),
+        Action::DismissNotice => app.notice = None,
         Action::ScanComfy(folder) => {
             match background::run(ctx, "comfy-scan", move || crate::weights::assemble::find_in_comfy(&folder)) {
                 Ok(rx) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
 use image::RgbImage;
 
-use super::InputImage;
+use super::session::InputImage;
 use crate::history::digest;
 use crate::imaging::load::{LoadOptions, check_dimensions, decode_image_bytes, load_image};
 

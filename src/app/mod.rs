@@ -15,6 +15,7 @@ mod image_load;
 pub mod open_files;
 pub mod panels;
 mod queue_store;
+pub mod session;
 pub mod state;
 pub mod sweep;
 mod textures;
@@ -25,14 +26,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use image::RgbImage;
-
 use crate::device::Backend;
 use crate::history::{History, HistoryEntry};
-use crate::pipeline::generate::{Phase, Settings};
+use crate::pipeline::generate::Settings;
 use crate::worker::WorkerHandle;
 use crate::worker::protocol::{Job, JobId, ModelSource};
 pub use action::Action;
+pub use session::{CentralView, Download, InputImage, ModelStatus, Notice, Queued, Running, VariantChoice};
 use state::{PersistedState, STORAGE_KEY};
 use textures::Frames;
 
@@ -55,102 +55,6 @@ pub struct AppOptions {
     pub models_dir: Option<PathBuf>,
     /// Choose files in the studio's browser, never the system dialog.
     pub in_app_file_browser: bool,
-}
-
-/// An input image slot.
-#[derive(Debug, Clone)]
-pub struct InputImage {
-    pub path: Option<PathBuf>,
-    /// Full resolution: what the job gets.
-    pub rgb: Arc<RgbImage>,
-    /// At most 1024 px on its long side: what the input panel fits and draws.
-    pub preview: Arc<RgbImage>,
-    pub hash: String,
-}
-
-/// The model as the UI knows it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum ModelStatus {
-    #[default]
-    None,
-    Loading(String),
-    Importing {
-        done: usize,
-        total: usize,
-    },
-    Ready(String),
-    Failed(String),
-}
-
-/// A model download in progress. Apart from [`ModelStatus`]: the loaded model keeps working
-/// (and generating) while a download runs beside it.
-#[derive(Debug, Clone)]
-pub struct Download {
-    pub variant: crate::model::config::Variant,
-    pub done: u64,
-    pub total: u64,
-    pub speed: f64,
-    cancel: Arc<AtomicBool>,
-}
-
-impl Download {
-    /// Asks the download to stop (what arrived is kept for resuming).
-    pub fn cancel(&self) {
-        self.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// What the central panel shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum CentralView {
-    /// The live preview or the selected clip.
-    #[default]
-    Player,
-    /// The contact sheet of a sweep (its id).
-    Sheet(String),
-    /// Two history clips side by side (their ids).
-    Compare(String, String),
-}
-
-/// A file whose model variant the user must choose (the file cannot tell).
-#[derive(Debug, Clone, PartialEq)]
-pub struct VariantChoice {
-    pub path: PathBuf,
-    pub candidates: Vec<crate::model::config::Variant>,
-    pub why: String,
-    /// Import it (else load it directly).
-    pub import: bool,
-}
-
-/// The generation in progress.
-#[derive(Debug, Clone)]
-pub struct Running {
-    pub job: JobId,
-    /// The request itself, re-queued if the worker dies under it.
-    pub request: Job,
-    pub settings: Settings,
-    pub cancel: Arc<AtomicBool>,
-    pub phase: Phase,
-    pub step: usize,
-    pub total: usize,
-    pub seconds_per_step: f64,
-    pub started: std::time::Instant,
-    /// Device memory in use and reserved at the last step (bytes).
-    pub memory: Option<(u64, u64)>,
-}
-
-/// A request waiting for the worker.
-#[derive(Debug, Clone)]
-pub struct Queued {
-    pub job: Job,
-}
-
-/// A message shown to the user.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notice {
-    pub text: String,
-    pub advice: String,
-    pub is_error: bool,
 }
 
 /// The app.
@@ -209,8 +113,8 @@ pub struct StudioApp {
     history_listing: Option<crossbeam_channel::Receiver<crate::history::Listing>>,
     /// Frames of the clips the sheet or the comparison shows.
     pub clips: clips::ClipStore,
-    /// The contact sheet's file path field.
-    pub sheet_path: String,
+    /// The contact sheet's own state (its file path field).
+    pub sheet: panels::sheet::SheetPanel,
     /// The "files I already have" form: unet, text encoder, image encoder, VAE paths, a
     /// ComfyUI folder to scan, and the variant.
     pub comfy: panels::comfy::ComfyForm,
@@ -319,7 +223,7 @@ impl StudioApp {
             thumbs: Default::default(),
             history_listing: None,
             model_listing: None,
-            sheet_path: String::new(),
+            sheet: Default::default(),
             saved_queue: Vec::new(),
             image_loads: Vec::new(),
             import_cancel: None,
@@ -459,7 +363,16 @@ impl eframe::App for StudioApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        panels::shortcuts::handle(self, ui.ctx());
+        let busy = panels::shortcuts::Busy {
+            running: self.running.is_some(),
+            exporting: self.export.is_some(),
+            dialog: self.file_picker.is_open(),
+        };
+        let mut act = Vec::new();
+        panels::shortcuts::handle(ui.ctx(), busy, &mut self.player.playing, &mut act);
+        for a in act {
+            self.push(a);
+        }
         panels::layout_ui(self, ui);
         if let Some((purpose, path)) = self.file_picker.show(ui.ctx()) {
             self.push(Action::Picked(purpose, path));

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Notice;
 use super::action::Action;
+use super::session::Notice;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
 

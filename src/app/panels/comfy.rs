@@ -2,7 +2,7 @@
 //! text encoder, the ViT-H image encoder, the SD VAE), auto-filled from a ComfyUI `models/`
 //! folder, imported like an official checkpoint (`weights::assemble`).
 
-use super::super::{Action, StudioApp};
+use super::super::action::Action;
 use crate::model::config::Variant;
 
 /// The form's fields.
@@ -20,11 +20,10 @@ pub struct ComfyForm {
 }
 
 /// The form (inside the Model section).
-pub fn comfy_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+pub fn comfy_ui(ui: &mut egui::Ui, f: &mut ComfyForm, act: &mut Vec<Action>) {
     let mut import = false;
     let mut scan = None;
     egui::CollapsingHeader::new("Use files I already have (ComfyUI)").default_open(false).show(ui, |ui| {
-        let f = &mut app.comfy;
         ui.horizontal(|ui| {
             ui.add(
                 egui::TextEdit::singleline(&mut f.folder)
@@ -72,10 +71,10 @@ pub fn comfy_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         });
     });
     if import {
-        app.push(Action::ImportParts);
+        act.push(Action::ImportParts);
     }
     if let Some(folder) = scan {
-        app.push(Action::ScanComfy(folder));
+        act.push(Action::ScanComfy(folder));
     }
 }
 

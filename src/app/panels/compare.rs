@@ -1,7 +1,9 @@
 //! Two history clips side by side, playing in step, with the settings that differ.
 
-use super::super::clips::ClipView;
-use super::super::{Action, CentralView, StudioApp};
+use super::super::action::Action;
+use super::super::clips::{ClipStore, ClipView};
+use super::super::session::CentralView;
+use super::Gallery;
 
 /// The settings of two clips that differ: `(name, a, b)`.
 pub fn settings_diff(
@@ -22,30 +24,36 @@ pub fn settings_diff(
 }
 
 /// Draws the comparison of history clips `a` and `b`.
-pub fn compare_ui(app: &mut StudioApp, ui: &mut egui::Ui, a: &str, b: &str) {
-    let find = |id: &str| app.entries.iter().find(|e| e.id == id).cloned();
+pub fn compare_ui(
+    ui: &mut egui::Ui,
+    gallery: Gallery<'_>,
+    clips: &mut ClipStore,
+    (a, b): (&str, &str),
+    act: &mut Vec<Action>,
+) {
+    let find = |id: &str| gallery.entries.iter().find(|e| e.id == id).cloned();
     let (Some(ea), Some(eb)) = (find(a), find(b)) else {
         ui.label("One of the clips is no longer in the history.");
         if ui.button("Back to the player").clicked() {
-            app.push(Action::View(CentralView::Player));
+            act.push(Action::View(CentralView::Player));
         }
         return;
     };
     ui.horizontal(|ui| {
         if ui.button("Back to the player").clicked() {
-            app.push(Action::View(CentralView::Player));
+            act.push(Action::View(CentralView::Player));
         }
         ui.heading("Compare");
     });
     let t = ui.input(|i| i.time);
     ui.ctx().request_repaint_after(std::time::Duration::from_millis(60));
-    let fps = f64::from(app.state.player.fps.max(1.0));
+    let fps = f64::from(gallery.fps.max(1.0));
     let width = (ui.available_width() - 16.0) / 2.0;
     ui.horizontal_top(|ui| {
         for e in [&ea, &eb] {
             ui.vertical(|ui| {
                 ui.set_width(width);
-                match app.clips.get(ui.ctx(), &app.history, e) {
+                match clips.get(ui.ctx(), gallery.history, e) {
                     ClipView::Ready(frames) if !frames.is_empty() => {
                         // Both play the same frame index: differences show as motion.
                         let k = (t * fps) as usize % frames.len();

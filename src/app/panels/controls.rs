@@ -1,7 +1,6 @@
 //! Mode, sliders (with the reference's ranges, tooltips and a reset each) and seed. Generate
 //! and Cancel are pinned below them (`primary.rs`).
 
-use super::super::StudioApp;
 use super::super::actions::random_seed;
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
@@ -35,15 +34,24 @@ fn slider_row<T: egui::emath::Numeric>(
 }
 
 /// The generation controls.
-pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let variant = app.state.variant.unwrap_or(Variant::V512);
+///
+/// `model`: the loaded model's variant (its ranges; `None`: none loaded yet); `d`: its
+/// defaults, for the resets. The panel owns the settings form, the seed lock and the
+/// preview choice.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    model: Option<Variant>,
+    d: &Settings,
+    s: &mut Settings,
+    seed_locked: &mut bool,
+    vae_preview_every: &mut usize,
+) {
+    let variant = model.unwrap_or(Variant::V512);
     let ranges = Settings::ranges(variant);
-    let d = app.defaults.clone();
-    let s = &mut app.state.settings;
 
     ui.horizontal(|ui| {
         ui.label("Mode");
-        let interp_ok = app.state.variant == Some(Variant::V512Interp) || app.state.variant.is_none();
+        let interp_ok = model == Some(Variant::V512Interp) || model.is_none();
         ui.selectable_value(&mut s.mode, Mode::ImageToVideo, "Image to video");
         ui.add_enabled_ui(interp_ok, |ui| {
             ui.selectable_value(&mut s.mode, Mode::Interpolation, "Interpolate")
@@ -159,12 +167,11 @@ pub fn controls_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         if ui.button("Random").on_hover_text("New random seed").clicked() {
             s.seed = random_seed();
         }
-        ui.checkbox(&mut app.state.seed_locked, "Lock")
-            .on_hover_text("Keep this seed; unlocked, every generation draws a new one");
+        ui.checkbox(seed_locked, "Lock").on_hover_text("Keep this seed; unlocked, every generation draws a new one");
     });
     ui.horizontal(|ui| {
         ui.label("Live VAE preview every");
-        ui.add(egui::DragValue::new(&mut app.state.vae_preview_every).range(0..=50).suffix(" steps")).on_hover_text(
+        ui.add(egui::DragValue::new(vae_preview_every).range(0..=50).suffix(" steps")).on_hover_text(
             "0: a fast colour projection of the latents each step. N: decode with the VAE every N steps (slower).",
         );
     });

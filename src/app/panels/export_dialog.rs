@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{Action, StudioApp};
+use super::super::action::Action;
 use crate::export::{Dither, ExportOptions, Format, MAX_SCALE, Mp4Quality, PaletteMode, ScaleFilter};
 
 /// The dialog's state while it is open.
@@ -48,20 +48,28 @@ pub fn estimate_bytes(format: Format, o: &ExportOptions, width: usize, height: u
     }
 }
 
-/// Draws the dialog when open.
-pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
-    let Some(mut draft) = app.export_draft.clone() else {
+/// The clip the dialog exports: frames, width, height.
+pub type ClipSize = (usize, usize, usize);
+
+/// Draws the dialog while `slot` holds one (it closes when there is no saved clip to export).
+/// Owns the dialog, the remembered options and the last export folder.
+pub fn export_dialog_ui(
+    ctx: &egui::Context,
+    slot: &mut Option<ExportDraft>,
+    clip: Option<ClipSize>,
+    o: &mut ExportOptions,
+    last_export_dir: &mut Option<PathBuf>,
+    act: &mut Vec<Action>,
+) {
+    let Some(mut draft) = slot.take() else {
         return;
     };
-    let Some((frames, Some(entry))) = app.result.as_ref().map(|(f, e)| (f.len(), e.clone())) else {
-        app.export_draft = None;
+    let Some((frames, w, h)) = clip else {
         return;
     };
-    let (w, h) = (entry.record.width as usize, entry.record.height as usize);
     let mut open = true;
     let mut go = false;
     let mut browse = false;
-    let o = &mut app.state.export;
     egui::Window::new("Export the clip").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
         let format = Format::from_path(std::path::Path::new(&draft.path)).ok();
         ui.horizontal(|ui| {
@@ -200,17 +208,16 @@ pub fn export_dialog_ui(app: &mut StudioApp, ctx: &egui::Context) {
         if path.exists() && !draft.overwrite {
             draft.problem =
                 Some(format!("{} already exists: tick “Replace an existing file” or change the name", path.display()));
-        } else if let Err(e) = app.state.export.validate() {
+        } else if let Err(e) = o.validate() {
             draft.problem = Some(e.to_string());
         } else {
-            app.state.last_export_dir = path.parent().map(PathBuf::from);
-            app.push(Action::ExportTo { path, overwrite: draft.overwrite });
-            app.export_draft = None;
+            *last_export_dir = path.parent().map(PathBuf::from);
+            act.push(Action::ExportTo { path, overwrite: draft.overwrite });
             return;
         }
     }
     if browse {
-        app.push(Action::PickFile(super::super::file_picker::Purpose::Export));
+        act.push(Action::PickFile(super::super::file_picker::Purpose::Export));
     }
-    app.export_draft = if open { Some(draft) } else { None };
+    *slot = if open { Some(draft) } else { None };
 }

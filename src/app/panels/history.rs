@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::super::Action;
+use super::super::action::Action;
 use super::super::clips::{ClipStore, ClipView};
 use crate::history::{Damaged, History, HistoryEntry};
 
@@ -146,7 +146,7 @@ fn entry_row_ui(
                 }
                 if let Some(tag) = &e.record.sweep {
                     if ui.small_button("Sheet").on_hover_text("This clip's sweep as a contact sheet").clicked() {
-                        *act = Some(Action::View(super::super::CentralView::Sheet(tag.id.clone())));
+                        *act = Some(Action::View(super::super::session::CentralView::Sheet(tag.id.clone())));
                     }
                 }
                 delete_button(ui, &mut own.confirm_delete, &e.id, act);

@@ -1,16 +1,29 @@
 //! The input image slots: drop zone, file dialog, paste, thumbnail and the crop preview.
 
-use super::super::{Action, InputImage, StudioApp};
+use super::super::action::Action;
+use super::super::session::InputImage;
+use super::super::textures::TextureCache;
 use crate::pipeline::conditioning::Mode;
+use crate::pipeline::generate::Settings;
 use crate::pipeline::preprocess::{FitMode, fit_image};
 
 /// Input images and the fit choice.
-pub fn input_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let (h, w) = (app.state.settings.height, app.state.settings.width);
-    slot_ui(app, ui, false, h, w);
-    if app.state.settings.mode == Mode::Interpolation {
+///
+/// Shows the two slots (`images`: first, last frame) as `settings` will fit them; owns the
+/// fit choice.
+pub fn input_ui(
+    ui: &mut egui::Ui,
+    images: [Option<&InputImage>; 2],
+    settings: &Settings,
+    fit: &mut FitMode,
+    textures: &mut TextureCache,
+    act: &mut Vec<Action>,
+) {
+    let (h, w) = (settings.height, settings.width);
+    slot_ui(ui, images[0], false, (h, w), *fit, textures, act);
+    if settings.mode == Mode::Interpolation {
         ui.label("Last frame");
-        slot_ui(app, ui, true, h, w);
+        slot_ui(ui, images[1], true, (h, w), *fit, textures, act);
     }
     ui.horizontal(|ui| {
         ui.label("Fit");
@@ -25,21 +38,27 @@ pub fn input_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             (FitMode::Stretch, "Stretch", "Squash to the model's aspect ratio"),
         ];
         for (mode, label, tip) in fits {
-            ui.selectable_value(&mut app.state.fit, mode, label).on_hover_text(tip);
+            ui.selectable_value(fit, mode, label).on_hover_text(tip);
         }
     });
 }
 
-fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: usize) {
-    let img: Option<InputImage> = if second { app.image2.clone() } else { app.image.clone() };
+fn slot_ui(
+    ui: &mut egui::Ui,
+    img: Option<&InputImage>,
+    second: bool,
+    (h, w): (usize, usize),
+    fit: FitMode,
+    textures: &mut TextureCache,
+    act: &mut Vec<Action>,
+) {
     let frame = egui::Frame::group(ui.style()).inner_margin(6.0);
     frame.show(ui, |ui| {
         ui.set_min_width(ui.available_width());
         match img {
             Some(img) => {
-                let key = format!("slot-{second}-{}-{:?}-{h}x{w}", img.hash, app.state.fit);
-                let fit = app.state.fit;
-                let tex = app.texture_cache.get_or_make(&key, || {
+                let key = format!("slot-{second}-{}-{fit:?}-{h}x{w}", img.hash);
+                let tex = textures.get_or_make(&key, || {
                     let fitted = fit_image(&img.preview, h, w, fit, [0, 0, 0]);
                     Some(ui.ctx().load_texture(
                         key.clone(),
@@ -62,10 +81,10 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
                         );
                     }
                     if ui.small_button("Replace…").clicked() {
-                        app.push(Action::PickFile(super::super::file_picker::Purpose::Image { second }));
+                        act.push(Action::PickFile(super::super::file_picker::Purpose::Image { second }));
                     }
                     if ui.small_button("Clear").clicked() {
-                        app.push(Action::ClearImage { second });
+                        act.push(Action::ClearImage { second });
                     }
                 });
             }
@@ -74,7 +93,7 @@ fn slot_ui(app: &mut StudioApp, ui: &mut egui::Ui, second: bool, h: usize, w: us
                     ui.add_space(18.0);
                     ui.label("Drop an image here, paste it (Ctrl+V)");
                     if ui.button("Open image…").clicked() {
-                        app.push(Action::PickFile(super::super::file_picker::Purpose::Image { second }));
+                        act.push(Action::PickFile(super::super::file_picker::Purpose::Image { second }));
                     }
                     ui.add_space(18.0);
                 });

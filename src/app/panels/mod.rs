@@ -18,25 +18,63 @@ pub mod shortcuts;
 pub mod sweep_panel;
 pub mod theme;
 
-use super::StudioApp;
+use super::textures::Frames;
+use super::{StudioApp, state};
+use crate::history::{History, HistoryEntry};
 
-/// The main screen.
+/// What the gallery views (sheet, compare) read: the history and the playback speed.
+#[derive(Debug, Clone, Copy)]
+pub struct Gallery<'a> {
+    pub entries: &'a [HistoryEntry],
+    pub history: &'a History,
+    pub fps: f32,
+}
+
+/// The main screen. The one place that sees the whole app: it hands each panel what it shows
+/// (read-only) and what it owns (`&mut`), and collects what the panels ask for as actions.
 pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui(app, ui));
-    egui::Panel::bottom("status_bar").show(ui, |ui| progress::status_ui(app, ui));
+    let mut act = Vec::new();
+    egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui(ui, &app.adapter, &mut app.state.theme));
+    egui::Panel::bottom("status_bar")
+        .show(ui, |ui| progress::status_ui(ui, app.running.as_ref(), &app.unsaved, app.notice.as_ref(), &mut act));
     egui::Panel::left("controls").resizable(true).default_size(360.0).size_range(300.0..=560.0).show(ui, |ui| {
         // The main action stays in view however small the window; the sections scroll.
-        egui::Panel::bottom("primary_actions").show(ui, |ui| primary::primary_ui(app, ui));
+        egui::Panel::bottom("primary_actions")
+            .show(ui, |ui| primary::primary_ui(ui, app.running.as_ref(), app.queue.len(), &mut act));
         egui::ScrollArea::vertical().show(ui, |ui| {
-            section(ui, "Model", true, |ui| model::model_ui(app, ui));
-            section(ui, "Image", true, |ui| input::input_ui(app, ui));
-            section(ui, "Prompt", true, |ui| prompt::prompt_ui(app, ui));
-            section(ui, "Motion and guidance", true, |ui| controls::controls_ui(app, ui));
-            section(ui, "Sweep", false, |ui| sweep_panel::sweep_ui(app, ui));
+            section(ui, "Model", true, |ui| {
+                let view = model::ModelView {
+                    model: &app.model,
+                    download: app.download.as_ref(),
+                    imported: &app.imported,
+                    catalog: &app.catalog,
+                };
+                let form = model::RunForm {
+                    precision: &mut app.state.precision,
+                    memory: &mut app.state.memory,
+                    vram_gb: &mut app.state.vram_gb,
+                    mirror: &mut app.state.mirror,
+                };
+                model::model_ui(ui, view, form, &mut app.comfy, &mut act);
+            });
+            section(ui, "Image", true, |ui| {
+                let images = [app.image.as_ref(), app.image2.as_ref()];
+                let textures = &mut app.texture_cache;
+                input::input_ui(ui, images, &app.state.settings, &mut app.state.fit, textures, &mut act);
+            });
+            section(ui, "Prompt", true, |ui| prompt::prompt_ui(ui, &mut app.state.settings));
+            section(ui, "Motion and guidance", true, |ui| {
+                let s = &mut app.state;
+                let (seed_locked, preview_every) = (&mut s.seed_locked, &mut s.vae_preview_every);
+                controls::controls_ui(ui, s.variant, &app.defaults, &mut s.settings, seed_locked, preview_every);
+            });
+            section(ui, "Sweep", false, |ui| {
+                sweep_panel::sweep_ui(ui, &mut app.state.sweep, &app.state.settings, &mut act)
+            });
         });
     });
     egui::Panel::right("history").resizable(true).default_size(260.0).show(ui, |ui| {
-        queue::queue_ui(app, ui);
+        queue::queue_ui(ui, &app.queue, &mut act);
         ui.separator();
         let view = history::HistoryView {
             entries: &app.entries,
@@ -44,18 +82,39 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             root: app.history.root(),
             compare_pick: app.compare_pick.as_deref(),
         };
-        if let Some(a) = history::history_ui(ui, view, &mut app.history_panel, &mut app.thumbs) {
-            app.push(a);
+        act.extend(history::history_ui(ui, view, &mut app.history_panel, &mut app.thumbs));
+    });
+    let gallery = Gallery { entries: &app.entries, history: &app.history, fps: app.state.player.fps };
+    egui::CentralPanel::default().show(ui, |ui| match &app.view {
+        super::session::CentralView::Player => {
+            let view = player::PlayerView {
+                preview: app.preview.as_ref().filter(|_| app.running.is_some()),
+                result: app.result.as_ref().map(|(f, e)| (f, e.as_ref().map(|e| e.record.settings.seed))),
+                exporting: app.export.as_ref().map(|job| job.progress),
+            };
+            player::player_ui(ui, view, &mut app.player, &mut app.state.player, &mut act);
+        }
+        super::session::CentralView::Sheet(id) => {
+            let dir = app.state.last_export_dir.as_deref().unwrap_or(app.history.root());
+            let sheet = (id.as_str(), dir, app.export.is_some());
+            sheet::sheet_ui(ui, gallery, &mut app.clips, &mut app.sheet, sheet, &mut act);
+        }
+        super::session::CentralView::Compare(a, b) => {
+            compare::compare_ui(ui, gallery, &mut app.clips, (a, b), &mut act)
         }
     });
-    egui::CentralPanel::default().show(ui, |ui| match app.view.clone() {
-        super::CentralView::Player => player::player_ui(app, ui),
-        super::CentralView::Sheet(id) => sheet::sheet_ui(app, ui, &id),
-        super::CentralView::Compare(a, b) => compare::compare_ui(app, ui, &a, &b),
-    });
-    model::variant_choice_ui(app, &ui.ctx().clone());
-    export_dialog::export_dialog_ui(app, &ui.ctx().clone());
-    about::about_ui(&ui.ctx().clone(), &app.adapter);
+    let ctx = ui.ctx().clone();
+    model::variant_choice_ui(&ctx, app.variant_choice.as_ref(), &mut act);
+    let clip: Option<export_dialog::ClipSize> = app
+        .result
+        .as_ref()
+        .and_then(|(f, e)| e.as_ref().map(|e| (Frames::len(f), e.record.width as usize, e.record.height as usize)));
+    let (options, last_dir) = (&mut app.state.export, &mut app.state.last_export_dir);
+    export_dialog::export_dialog_ui(&ctx, &mut app.export_draft, clip, options, last_dir, &mut act);
+    about::about_ui(&ctx, &app.adapter);
+    for a in act {
+        app.push(a);
+    }
 }
 
 /// A foldable section of the controls (its open state persists with the window).
@@ -63,13 +122,13 @@ fn section(ui: &mut egui::Ui, title: &str, open: bool, add: impl FnOnce(&mut egu
     egui::CollapsingHeader::new(egui::RichText::new(title).strong()).default_open(open).show(ui, add);
 }
 
-fn top_bar_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+fn top_bar_ui(ui: &mut egui::Ui, adapter: &str, theme: &mut state::Theme) {
     ui.horizontal(|ui| {
         ui.heading(crate::identity::APP_NAME);
         ui.separator();
-        ui.label(egui::RichText::new(&app.adapter).weak());
+        ui.label(egui::RichText::new(adapter).weak());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            theme::theme_switch_ui(app, ui);
+            theme::theme_switch_ui(ui, theme);
             about::about_button_ui(ui);
         });
     });

@@ -1,14 +1,45 @@
 //! The model panel: import or open a model (the file decides its variant; a dialog asks when
 //! it cannot), the status, precision and memory, the self-check.
 
-use super::super::{Action, ModelStatus, StudioApp};
+use std::path::PathBuf;
+
+use super::super::action::Action;
+use super::super::catalog::OfficialModel;
+use super::super::session::{Download, ModelStatus, VariantChoice};
+use super::comfy::ComfyForm;
 use crate::device::Precision;
 use crate::model::config::Variant;
 use crate::pipeline::memory::MemoryMode;
 
+/// What the model panel shows.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelView<'a> {
+    pub model: &'a ModelStatus,
+    pub download: Option<&'a Download>,
+    /// The models in the cache folder.
+    pub imported: &'a [(PathBuf, crate::weights::import::ModelManifest)],
+    pub catalog: &'a [OfficialModel],
+}
+
+/// What the panel owns: how the model runs (a change reloads it) and the download mirror.
+#[derive(Debug)]
+pub struct RunForm<'a> {
+    pub precision: &'a mut Precision,
+    pub memory: &'a mut MemoryMode,
+    /// The card's memory in GB (0: unknown).
+    pub vram_gb: &'a mut f32,
+    pub mirror: &'a mut String,
+}
+
 /// Model status, import / open / self-check buttons, precision and memory.
-pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    match &app.model {
+pub fn model_ui(
+    ui: &mut egui::Ui,
+    view: ModelView<'_>,
+    form: RunForm<'_>,
+    comfy: &mut ComfyForm,
+    act: &mut Vec<Action>,
+) {
+    match view.model {
         ModelStatus::None => ui.label(
             "No model loaded. Download one below, or import a model.ckpt you already have; it is cached for fast loading.",
         ),
@@ -29,7 +60,7 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             ui.horizontal(|ui| {
                 ui.add(egui::ProgressBar::new(f).desired_width(220.0).text(text));
                 if ui.button("Cancel").on_hover_text("Stop the import; the partial cache is removed").clicked() {
-                    app.push(Action::CancelImport);
+                    act.push(Action::CancelImport);
                 }
             })
             .response
@@ -37,7 +68,7 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         ModelStatus::Ready(l) => ui.label(egui::RichText::new(format!("Ready: {l}")).strong()),
         ModelStatus::Failed(m) => ui.colored_label(ui.visuals().error_fg_color, m),
     };
-    if let Some(d) = &app.download {
+    if let Some(d) = view.download {
         let f = if d.total > 0 { d.done as f32 / d.total as f32 } else { 0.0 };
         let left = d.total.saturating_sub(d.done) as f64;
         let eta = if d.speed > 0.0 { format!("{:.0} min", left / d.speed / 60.0) } else { "…".into() };
@@ -57,22 +88,21 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 .clicked();
         });
         if cancel {
-            app.push(Action::CancelDownload);
+            act.push(Action::CancelDownload);
         }
     }
-    runtime_ui(app, ui);
-    catalog_ui(app, ui);
-    super::comfy::comfy_ui(app, ui);
-    {
-        let imported = app.imported.clone();
-        if !imported.is_empty() {
-            ui.label("Imported models");
-            for (path, m) in imported {
-                let Some(variant) = Variant::parse(&m.variant) else { continue };
-                let text = format!("{} ({:?}, {} tensors)", m.variant, m.dtype, m.tensors);
-                if ui.small_button(text).on_hover_text(path.display().to_string()).clicked() {
-                    app.push(Action::LoadModel(crate::worker::protocol::ModelSource::Checkpoint { path, variant }));
-                }
+    let RunForm { precision, memory, vram_gb, mirror } = form;
+    runtime_ui(ui, precision, memory, vram_gb, act);
+    catalog_ui(ui, view, mirror, act);
+    super::comfy::comfy_ui(ui, comfy, act);
+    if !view.imported.is_empty() {
+        ui.label("Imported models");
+        for (path, m) in view.imported {
+            let Some(variant) = Variant::parse(&m.variant) else { continue };
+            let text = format!("{} ({:?}, {} tensors)", m.variant, m.dtype, m.tensors);
+            if ui.small_button(text).on_hover_text(path.display().to_string()).clicked() {
+                let path = path.clone();
+                act.push(Action::LoadModel(crate::worker::protocol::ModelSource::Checkpoint { path, variant }));
             }
         }
     }
@@ -82,31 +112,31 @@ pub fn model_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             .on_hover_text("Convert an official model.ckpt into the fast cache (also: drop a .ckpt onto the window)")
             .clicked()
         {
-            app.push(Action::PickFile(super::super::file_picker::Purpose::Import));
+            act.push(Action::PickFile(super::super::file_picker::Purpose::Import));
         }
         if ui.button("Open model…").on_hover_text("Load an imported .safetensors or a checkpoint directly").clicked()
         {
-            app.push(Action::PickFile(super::super::file_picker::Purpose::OpenModel));
+            act.push(Action::PickFile(super::super::file_picker::Purpose::OpenModel));
         }
         if ui
             .button("Self-check")
             .on_hover_text("Run a small model on this GPU and on the CPU and compare every stage (a few seconds)")
             .clicked()
         {
-            app.push(Action::SelfCheck);
+            act.push(Action::SelfCheck);
         }
     });
 }
 
 /// The four official models with what each is for and needs, and a Download button each
 /// (open by default until a model is imported).
-fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let busy = matches!(app.model, ModelStatus::Importing { .. }) || app.download.is_some();
-    let first_run = app.imported.is_empty() && matches!(app.model, ModelStatus::None | ModelStatus::Failed(_));
+fn catalog_ui(ui: &mut egui::Ui, view: ModelView<'_>, mirror: &mut String, act: &mut Vec<Action>) {
+    let busy = matches!(view.model, ModelStatus::Importing { .. }) || view.download.is_some();
+    let first_run = view.imported.is_empty() && matches!(view.model, ModelStatus::None | ModelStatus::Failed(_));
     egui::CollapsingHeader::new("Get a model").default_open(first_run).show(ui, |ui| {
         // One row per model, the description wrapped below it: the first-run list must never
         // widen the controls column (and squeeze the player).
-        for m in app.catalog.clone() {
+        for m in view.catalog {
             ui.horizontal(|ui| {
                 ui.label(egui::RichText::new(m.variant.name()).strong());
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -115,7 +145,7 @@ fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                         .on_hover_text(format!("Needs about {:.1} GB of GPU memory (f16, Memory: low)", m.memory_gb.0))
                         .clicked()
                     {
-                        app.push(Action::Download(m.variant));
+                        act.push(Action::Download(m.variant));
                     }
                 });
             });
@@ -141,22 +171,18 @@ fn catalog_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
         ui.horizontal(|ui| {
             ui.label("Mirror");
-            ui.add(
-                egui::TextEdit::singleline(&mut app.state.mirror)
-                    .hint_text("huggingface.co")
-                    .desired_width(f32::INFINITY),
-            )
-            .on_hover_text(
-                "Download from a Hugging Face mirror that serves the same paths \
+            ui.add(egui::TextEdit::singleline(mirror).hint_text("huggingface.co").desired_width(f32::INFINITY))
+                .on_hover_text(
+                    "Download from a Hugging Face mirror that serves the same paths \
                  (e.g. https://hf-mirror.com, or one on your network). Empty: huggingface.co.",
-            );
+                );
         });
     });
 }
 
 /// Asks which model a file is when the file cannot tell (a modal over the window).
-pub fn variant_choice_ui(app: &mut StudioApp, ctx: &egui::Context) {
-    let Some(choice) = app.variant_choice.clone() else {
+pub fn variant_choice_ui(ctx: &egui::Context, choice: Option<&VariantChoice>, act: &mut Vec<Action>) {
+    let Some(choice) = choice else {
         return;
     };
     let modal = egui::Modal::new(egui::Id::unique("variant_choice")).show(ctx, |ui| {
@@ -174,28 +200,34 @@ pub fn variant_choice_ui(app: &mut StudioApp, ctx: &egui::Context) {
                     Variant::V512Interp => "320×512, interpolation and loops",
                 };
                 if ui.button(v.name()).on_hover_text(hint).clicked() {
-                    app.push(Action::ChooseVariant(Some(*v)));
+                    act.push(Action::ChooseVariant(Some(*v)));
                 }
             }
             if ui.button("Cancel").clicked() {
-                app.push(Action::ChooseVariant(None));
+                act.push(Action::ChooseVariant(None));
             }
         });
     });
     if modal.should_close() {
-        app.push(Action::ChooseVariant(None));
+        act.push(Action::ChooseVariant(None));
     }
 }
 
 /// Precision, memory mode and the card's memory: a change reloads the model under them.
-fn runtime_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let before = (app.state.precision, app.state.memory);
+fn runtime_ui(
+    ui: &mut egui::Ui,
+    precision: &mut Precision,
+    memory: &mut MemoryMode,
+    vram_gb: &mut f32,
+    act: &mut Vec<Action>,
+) {
+    let before = (*precision, *memory);
     ui.horizontal(|ui| {
         egui::ComboBox::from_label("Precision")
-            .selected_text(app.state.precision.to_string())
+            .selected_text(precision.to_string())
             .show_ui(ui, |ui| {
                 for p in Precision::ALL {
-                    ui.selectable_value(&mut app.state.precision, p, p.to_string());
+                    ui.selectable_value(precision, p, p.to_string());
                 }
             })
             .response
@@ -203,10 +235,10 @@ fn runtime_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 "auto: f16 on a GPU that supports it (half the memory), f32 otherwise. f32 is reference-exact.",
             );
         egui::ComboBox::from_label("Memory")
-            .selected_text(app.state.memory.to_string())
+            .selected_text(memory.to_string())
             .show_ui(ui, |ui| {
                 for m in MemoryMode::ALL {
-                    ui.selectable_value(&mut app.state.memory, m, m.to_string());
+                    ui.selectable_value(memory, m, m.to_string());
                 }
             })
             .response
@@ -219,14 +251,14 @@ fn runtime_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     let vram = ui
         .horizontal(|ui| {
             ui.label("GPU memory");
-            ui.add(egui::DragValue::new(&mut app.state.vram_gb).range(0.0..=192.0).speed(0.5).suffix(" GB"))
+            ui.add(egui::DragValue::new(vram_gb).range(0.0..=192.0).speed(0.5).suffix(" GB"))
                 .on_hover_text("Your card's memory (0: unknown). Runs estimated not to fit are refused with advice.")
         })
         .inner;
     // Reload once the value is settled, not on every step of a drag.
     let vram_done = vram.drag_stopped() || (vram.changed() && !vram.dragged());
-    let changed = (app.state.precision, app.state.memory) != (before.0, before.1) || vram_done;
+    let changed = (*precision, *memory) != before || vram_done;
     if changed {
-        app.push(Action::Configure);
+        act.push(Action::Configure);
     }
 }

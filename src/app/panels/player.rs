@@ -1,8 +1,9 @@
 //! The player: the live preview while sampling, the result afterwards. Play/pause, frame
 //! scrubber, playback FPS, loop / ping-pong / once, fit or 1:1.
 
-use super::super::StudioApp;
-use super::super::state::LoopMode;
+use super::super::action::Action;
+use super::super::state::{LoopMode, PlayerPrefs};
+use super::super::textures::Frames;
 
 /// Playback position.
 #[derive(Debug, Clone)]
@@ -63,10 +64,27 @@ impl PlayerState {
     }
 }
 
-/// The central player.
-pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let live = app.running.is_some() && app.preview.is_some();
-    let frames = if live { app.preview.clone() } else { app.result.as_ref().map(|(f, _)| f.clone()) };
+/// What the player shows.
+#[derive(Debug, Clone, Copy)]
+pub struct PlayerView<'a> {
+    /// The running job's live preview, if any.
+    pub preview: Option<&'a Frames>,
+    /// The clip in the player (the last result or a history entry) and its seed if saved.
+    pub result: Option<(&'a Frames, Option<u64>)>,
+    /// The export in progress (its fraction done).
+    pub exporting: Option<f32>,
+}
+
+/// The central player; owns the playback position and the playback preferences.
+pub fn player_ui(
+    ui: &mut egui::Ui,
+    view: PlayerView<'_>,
+    player: &mut PlayerState,
+    prefs: &mut PlayerPrefs,
+    act: &mut Vec<Action>,
+) {
+    let live = view.preview.is_some();
+    let frames = view.preview.or(view.result.map(|(f, _)| f));
     let Some(frames) = frames else {
         ui.centered_and_justified(|ui| {
             ui.label(
@@ -81,16 +99,15 @@ pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     };
     let n = frames.len();
     let now = ui.input(|i| i.time);
-    let prefs = app.state.player.clone();
-    app.player.tick(now, prefs.fps, n, prefs.loop_mode);
-    if app.player.playing && n > 1 {
+    player.tick(now, prefs.fps, n, prefs.loop_mode);
+    if player.playing && n > 1 {
         ui.ctx().request_repaint_after(std::time::Duration::from_secs_f32(1.0 / prefs.fps.max(1.0)));
     }
     ui.horizontal(|ui| {
         if live {
             ui.label(egui::RichText::new("Live preview (predicted frames)").strong());
-        } else if let Some((_, Some(e))) = &app.result {
-            ui.label(egui::RichText::new(format!("Result · seed {}", e.record.settings.seed)).strong());
+        } else if let Some((_, Some(seed))) = view.result {
+            ui.label(egui::RichText::new(format!("Result · seed {seed}")).strong());
         }
     });
     let avail = ui.available_size() - egui::vec2(0.0, 48.0);
@@ -101,48 +118,48 @@ pub fn player_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     } else {
         egui::vec2(w as f32, h as f32)
     };
-    let idx = app.player.frame.min(n.saturating_sub(1));
+    let idx = player.frame.min(n.saturating_sub(1));
     if let Some(t) = frames.textures.get(idx) {
         egui::ScrollArea::both().id_salt("player_scroll").max_height(avail.y).show(ui, |ui| {
             ui.vertical_centered(|ui| ui.add(egui::Image::new(t).fit_to_exact_size(size)));
         });
     }
     ui.horizontal_wrapped(|ui| {
-        let label = if app.player.playing { "Pause" } else { "Play" };
+        let label = if player.playing { "Pause" } else { "Play" };
         if ui.button(label).on_hover_text("Play / pause (Space)").clicked() {
-            app.player.playing = !app.player.playing;
+            player.playing = !player.playing;
         }
         let mut f = idx;
         if ui.add(egui::Slider::new(&mut f, 0..=n.saturating_sub(1)).text("frame")).changed() {
-            app.player.frame = f;
-            app.player.playing = false;
+            player.frame = f;
+            player.playing = false;
         }
-        ui.add(egui::Slider::new(&mut app.state.player.fps, 1.0..=30.0).text("fps").step_by(1.0))
-            .on_hover_text("Playback speed");
-        egui::ComboBox::new("loop_mode", "playback")
-            .selected_text(format!("{:?}", app.state.player.loop_mode))
-            .show_ui(ui, |ui| {
-                ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Loop, "Loop");
-                ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::PingPong, "Ping-pong");
-                ui.selectable_value(&mut app.state.player.loop_mode, LoopMode::Once, "Once");
-            });
-        ui.checkbox(&mut app.state.player.fit, "Fit").on_hover_text("Fit to the panel; off shows pixels 1:1");
+        ui.add(egui::Slider::new(&mut prefs.fps, 1.0..=30.0).text("fps").step_by(1.0)).on_hover_text("Playback speed");
+        egui::ComboBox::new("loop_mode", "playback").selected_text(format!("{:?}", prefs.loop_mode)).show_ui(
+            ui,
+            |ui| {
+                ui.selectable_value(&mut prefs.loop_mode, LoopMode::Loop, "Loop");
+                ui.selectable_value(&mut prefs.loop_mode, LoopMode::PingPong, "Ping-pong");
+                ui.selectable_value(&mut prefs.loop_mode, LoopMode::Once, "Once");
+            },
+        );
+        ui.checkbox(&mut prefs.fit, "Fit").on_hover_text("Fit to the panel; off shows pixels 1:1");
         ui.separator();
-        match &app.export {
-            Some(job) => {
-                ui.add(egui::ProgressBar::new(job.progress).desired_width(120.0).text("Exporting"));
+        match view.exporting {
+            Some(progress) => {
+                ui.add(egui::ProgressBar::new(progress).desired_width(120.0).text("Exporting"));
                 if ui.button("Stop export").clicked() {
-                    app.push(super::super::Action::CancelExport);
+                    act.push(Action::CancelExport);
                 }
             }
             None => {
-                let can = !live && app.result.as_ref().is_some_and(|(_, e)| e.is_some());
+                let can = !live && view.result.is_some_and(|(_, seed)| seed.is_some());
                 if ui
                     .add_enabled(can, egui::Button::new("Export..."))
                     .on_hover_text("MP4 (H.264), GIF or animated PNG at the playback FPS; ping-pong if selected")
                     .clicked()
                 {
-                    app.push(super::super::Action::ExportDialog);
+                    act.push(Action::ExportDialog);
                 }
             }
         }

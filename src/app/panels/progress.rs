@@ -1,11 +1,19 @@
 //! The status bar: running time, device memory, and messages.
 
-use super::super::StudioApp;
+use super::super::action::Action;
+use super::super::session::{Notice, Running};
+use super::super::unsaved::Unsaved;
 
 /// Progress of the running generation and the last notice.
-pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+pub fn status_ui(
+    ui: &mut egui::Ui,
+    running: Option<&Running>,
+    unsaved: &[Unsaved],
+    notice: Option<&Notice>,
+    act: &mut Vec<Action>,
+) {
     ui.horizontal(|ui| {
-        if let Some(r) = &app.running {
+        if let Some(r) = running {
             // Step, s/step and ETA are shown with Generate / Cancel (`primary.rs`).
             ui.spinner();
             ui.label(format!("Running · {:.0} s", r.started.elapsed().as_secs_f64()));
@@ -20,20 +28,20 @@ pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         } else {
             ui.label("Idle");
         }
-        if !app.unsaved.is_empty() {
+        if !unsaved.is_empty() {
             ui.separator();
-            if app.unsaved.iter().any(|u| u.is_saving()) {
+            if unsaved.iter().any(|u| u.is_saving()) {
                 ui.spinner();
                 ui.label("Saving to history…");
             } else if ui
-                .button(format!("Save to history ({} unsaved)", app.unsaved.len()))
+                .button(format!("Save to history ({} unsaved)", unsaved.len()))
                 .on_hover_text("Try again to store the clips the history could not save")
                 .clicked()
             {
-                app.push(super::super::Action::SaveUnsaved);
+                act.push(Action::SaveUnsaved);
             }
         }
-        if let Some(n) = app.notice.clone() {
+        if let Some(n) = notice {
             ui.separator();
             let color = if n.is_error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
             ui.colored_label(color, &n.text).on_hover_text(&n.advice);
@@ -41,7 +49,7 @@ pub fn status_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 ui.label(egui::RichText::new(&n.advice).weak());
             }
             if ui.small_button("Dismiss").clicked() {
-                app.notice = None;
+                act.push(Action::DismissNotice);
             }
         }
     });

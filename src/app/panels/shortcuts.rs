@@ -4,10 +4,21 @@
 
 use std::sync::Arc;
 
-use super::super::{Action, StudioApp};
+use super::super::action::Action;
 
-/// Reads shortcuts and dropped or pasted files for this frame.
-pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
+/// What the shortcuts depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct Busy {
+    /// A clip is being generated (Escape cancels it).
+    pub running: bool,
+    /// An export runs (Ctrl+E waits).
+    pub exporting: bool,
+    /// A file dialog is open (Escape closes it instead).
+    pub dialog: bool,
+}
+
+/// Reads shortcuts and dropped or pasted files for this frame; Space toggles `playing`.
+pub fn handle(ctx: &egui::Context, busy: Busy, playing: &mut bool, act: &mut Vec<Action>) {
     // Read before `ctx.input`: calling back into the context inside it would deadlock.
     let typing = ctx.egui_wants_keyboard_input();
     // A focused multi-line box takes Enter for itself, so Ctrl+Enter is consumed before any
@@ -21,13 +32,13 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
         )
     });
     if generate {
-        app.push(Action::Generate);
+        act.push(Action::Generate);
     }
     if focus_prompt {
         ctx.memory_mut(|m| m.request_focus(super::prompt::prompt_id()));
     }
-    if export && app.export.is_none() {
-        app.push(Action::ExportDialog);
+    if export && !busy.exporting {
+        act.push(Action::ExportDialog);
     }
     let (cancel, play, dropped, pasted) = ctx.input(|i| {
         let pasted: Vec<Arc<egui::ColorImage>> = i
@@ -45,28 +56,30 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
             pasted,
         )
     });
-    if cancel && app.running.is_some() && !app.file_picker.is_open() {
-        app.push(Action::Cancel);
+    if cancel && busy.running && !busy.dialog {
+        act.push(Action::Cancel);
     }
     if open {
-        app.push(Action::PickFile(super::super::file_picker::Purpose::Image { second: false }));
+        act.push(Action::PickFile(super::super::file_picker::Purpose::Image { second: false }));
     }
     if play {
-        app.player.playing = !app.player.playing;
+        *playing = !*playing;
     }
     let mut paths = Vec::new();
     for f in dropped {
         if f.path().as_os_str().is_empty() {
             // Dropped bytes without a file (a browser image).
             match f.bytes() {
-                Ok(bytes) => app.push(Action::SetImageBytes {
+                Ok(bytes) => act.push(Action::SetImageBytes {
                     second: false,
                     bytes: Arc::new(bytes),
                     origin: "dropped file".into(),
                 }),
-                Err(e) => {
-                    app.push(Action::Notify(super::super::Notice { text: e, advice: String::new(), is_error: true }))
-                }
+                Err(e) => act.push(Action::Notify(super::super::session::Notice {
+                    text: e,
+                    advice: String::new(),
+                    is_error: true,
+                })),
             }
         } else {
             paths.push(f.path().to_path_buf());
@@ -74,13 +87,13 @@ pub fn handle(app: &mut StudioApp, ctx: &egui::Context) {
     }
     if !paths.is_empty() {
         // Images fill the slots; a checkpoint imports (the file decides which model it is).
-        app.push(Action::OpenFiles(paths));
+        act.push(Action::OpenFiles(paths));
     }
     for img in pasted {
         let [w, h] = img.size;
         let raw: Vec<u8> = img.pixels.iter().flat_map(|c| [c.r(), c.g(), c.b()]).collect();
         if let Some(rgb) = image::RgbImage::from_raw(w as u32, h as u32, raw) {
-            app.push(Action::SetImageRgb { second: false, rgb: Arc::new(rgb) });
+            act.push(Action::SetImageRgb { second: false, rgb: Arc::new(rgb) });
         }
     }
 }

@@ -1,14 +1,15 @@
 //! The sweep controls: comma-separated values per setting, the number of clips it makes,
 //! and *Queue sweep*.
 
-use super::super::{Action, StudioApp};
+use super::super::action::Action;
+use super::super::sweep::SweepSpec;
+use crate::pipeline::generate::Settings;
 
 /// Sweep rows and the queue button.
-pub fn sweep_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
+pub fn sweep_ui(ui: &mut egui::Ui, spec: &mut SweepSpec, settings: &Settings, act: &mut Vec<Action>) {
     ui.label(
         egui::RichText::new("Every combination is queued; leave a row empty to keep the current value.").weak().small(),
     );
-    let spec = &mut app.state.sweep;
     egui::Grid::new("sweep_grid").num_columns(2).show(ui, |ui| {
         for (label, value, hint) in [
             ("Seeds", &mut spec.seeds, "e.g. 1, 2, 3"),
@@ -21,11 +22,11 @@ pub fn sweep_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             ui.end_row();
         }
     });
-    let plan = app.state.sweep.expand(&app.state.settings);
+    let plan = spec.expand(settings);
     ui.horizontal(|ui| match &plan {
         Ok(grid) => {
             if ui.button(format!("Queue sweep ({} clips)", grid.len())).clicked() {
-                app.push(Action::QueueSweep);
+                act.push(Action::QueueSweep);
             }
         }
         Err(e) => {

@@ -1,6 +1,5 @@
 //! Light and dark themes.
 
-use super::super::StudioApp;
 use super::super::state::Theme;
 
 /// Applies `theme` to the context.
@@ -13,18 +12,18 @@ pub fn apply(ctx: &egui::Context, theme: Theme) {
 }
 
 /// The theme selector in the top bar.
-pub fn theme_switch_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let before = app.state.theme;
+pub fn theme_switch_ui(ui: &mut egui::Ui, theme: &mut Theme) {
+    let before = *theme;
     egui::ComboBox::from_id_salt("theme")
-        .selected_text(format!("{:?}", app.state.theme))
+        .selected_text(format!("{theme:?}"))
         .show_ui(ui, |ui| {
-            ui.selectable_value(&mut app.state.theme, Theme::System, "System");
-            ui.selectable_value(&mut app.state.theme, Theme::Light, "Light");
-            ui.selectable_value(&mut app.state.theme, Theme::Dark, "Dark");
+            ui.selectable_value(theme, Theme::System, "System");
+            ui.selectable_value(theme, Theme::Light, "Light");
+            ui.selectable_value(theme, Theme::Dark, "Dark");
         })
         .response
         .on_hover_text("Colour theme");
-    if before != app.state.theme {
-        apply(ui.ctx(), app.state.theme);
+    if before != *theme {
+        apply(ui.ctx(), *theme);
     }
 }
