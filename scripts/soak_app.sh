@@ -28,27 +28,27 @@ sleep 2
 xdotool windowfocus --sync "$W" || true
 xdotool key --window "$W" ctrl+l
 xdotool type --window "$W" --delay 20 "a lighthouse, waves crashing"
-# Ctrl+Enter until the first generation starts (the model loads first), then the rest queue.
 clips() { find "$HIST" -mindepth 1 -maxdepth 1 -type d ! -name '.*' 2>/dev/null | wc -l; }
 rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$APP/status"; }
-for _ in $(seq 1 60); do
-  xdotool key --window "$W" ctrl+Return
-  sleep 1
-  [ "$(clips)" -gt 0 ] && break
-done
-[ "$(clips)" -gt 0 ] || { echo "soak_app: no generation started"; exit 1; }
-for _ in $(seq 2 "$N"); do xdotool key --window "$W" ctrl+Return; sleep 0.05; done
+# Two requests ahead of the finished clips (one running, one queued), as a user queueing more;
+# a request that did not arrive (a key lost, the model still loading) is sent again after 30 s
+# without a new clip.
+sleep 3
 : >"$OUT/samples"
-seen=0
-start=$(date +%s)
+seen=0; pressed=0; start=$(date +%s); last=$start
 while [ "$seen" -lt "$N" ]; do
   kill -0 "$APP" 2>/dev/null || { echo "soak_app: the app exited"; tail "$OUT/app.log"; exit 1; }
+  now=$(date +%s)
   c=$(clips)
   if [ "$c" -gt "$seen" ]; then
-    seen=$c
-    echo "$c $(rss) $(( $(date +%s) - start ))" >>"$OUT/samples"
+    seen=$c; last=$now
+    echo "$c $(rss) $(( now - start ))" >>"$OUT/samples"
   fi
-  [ $(( $(date +%s) - start )) -lt $(( 60 * N + 600 )) ] || { echo "soak_app: only $seen of $N clips"; exit 1; }
+  if [ "$pressed" -lt $(( seen + 2 )) ] && [ "$pressed" -lt "$N" ] || [ $(( now - last )) -ge 30 ]; then
+    xdotool key --window "$W" ctrl+Return
+    pressed=$(( pressed + 1 )); [ $(( now - last )) -ge 30 ] && last=$now
+  fi
+  [ $(( now - start )) -lt $(( 60 * N + 600 )) ] || { echo "soak_app: only $seen of $N clips"; exit 1; }
   sleep 0.2
 done
 python3 - "$OUT/samples" "$N" "$BACKEND" <<'PY'
