@@ -18,6 +18,8 @@ use instant_clip_tokenizer::{Token, Tokenizer};
 
 mod atom;
 mod ftfy_data;
+mod html;
+mod mojibake;
 pub mod text_clean;
 
 /// Number of tokens the text encoder takes (open_clip `context_length`).

@@ -22,12 +22,13 @@
 //! The arena is turned into a tree at the end, with limits on depth and total size that
 //! stop "billion laughs"-style sharing. Every read is bounds-checked; no input panics.
 //!
-//! Hand-rolled: no maintained crate parses pickles without executing them *and* evaluates
-//! torch's rebuild functions (`serde-pickle` refuses unknown globals; burn-store's PyTorch
-//! reader has no limits on hostile input). Files: `opcodes.rs` (the protocol's opcodes),
-//! `globals.rs` (the allow-list), `machine.rs` (the stack machine and its arena), `ops.rs`
-//! (what each opcode does), `reduce.rs` (structural
-//! evaluation and turning the arena into a tree).
+//! Hand-rolled, with reason: burn-store's `PytorchStore` reads these checkpoints into a
+//! model but keeps the file's dtype (an fp16 `.ckpt` aborted the process on the CPU backend,
+//! 0.22.1: see `notes/stack.md`) and does not list tensors for the streaming import, which
+//! narrows them one by one; general pickle crates (`serde-pickle`) do not evaluate torch's
+//! rebuild functions. Files: `opcodes.rs` (the protocol's opcodes), `globals.rs` (the
+//! allow-list), `machine.rs` (the stack machine and its arena), `ops.rs` (what each opcode
+//! does), `reduce.rs` (structural evaluation and turning the arena into a tree).
 
 use std::collections::{HashMap, HashSet};
 
