@@ -28,7 +28,7 @@ sleep 2
 xdotool windowfocus --sync "$W" || true
 xdotool key --window "$W" ctrl+l
 xdotool type --window "$W" --delay 20 "a lighthouse, waves crashing"
-clips() { find "$HIST" -mindepth 1 -maxdepth 1 -type d ! -name '.*' 2>/dev/null | wc -l; }
+clips() { if [ -d "$HIST" ]; then find "$HIST" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | wc -l; else echo 0; fi; }
 rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$APP/status"; }
 # Two requests ahead of the finished clips (one running, one queued), as a user queueing more;
 # a request that did not arrive (a key lost, the model still loading) is sent again after 30 s
@@ -65,7 +65,7 @@ if marks[-1] != n:
     marks.append(n)
 for mark in marks:
     row = next(r for r in rows if r[0] >= mark)
-    print(f"{int(row[0]):>6} {row[1] / 1e6:>9.1} {row[1] / first:>8.3f} {int(row[2]):>10}")
+    print(f"{int(row[0]):>6} {row[1] / 1e6:>9.1f} {row[1] / first:>8.3f} {int(row[2]):>10}")
 pts = [(c, r) for c, r, _ in rows if c > 10]
 if len(pts) >= 2:
     mx = sum(c for c, _ in pts) / len(pts); my = sum(r for _, r in pts) / len(pts)
