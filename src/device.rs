@@ -109,14 +109,16 @@ impl FromStr for Backend {
 }
 
 /// Numeric precision of the model on the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 pub enum Precision {
     /// f16 on a wgpu adapter that supports it, f32 otherwise.
     #[default]
     Auto,
     /// Weights and activations in f16; statistics and the sampler in f32.
+    #[value(alias = "fp16", alias = "half")]
     F16,
     /// Everything in f32 (reference-exact).
+    #[value(alias = "fp32", alias = "float")]
     F32,
 }
 
@@ -146,24 +148,9 @@ impl Precision {
 
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::F16 => "f16",
-            Self::F32 => "f32",
-        })
-    }
-}
-
-impl FromStr for Precision {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "f16" | "fp16" | "half" => Ok(Self::F16),
-            "f32" | "fp32" | "float" => Ok(Self::F32),
-            other => Err(format!("unknown precision `{other}` (use auto, f16 or f32)")),
-        }
+        // The names the command line takes (`clap::ValueEnum`), shown the same in the app.
+        let value = clap::ValueEnum::to_possible_value(self);
+        f.write_str(value.as_ref().map_or("?", clap::builder::PossibleValue::get_name))
     }
 }
 

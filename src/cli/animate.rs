@@ -1,6 +1,5 @@
 //! `animate`: one generation from the command line, with a progress bar on stderr.
 
-use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -212,31 +211,27 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let mut cache = CondCache::new();
     let mut sampled_s = 0.0;
     let exec = rt.execution();
-    let generation =
-        generate(model, &tokenizer, &s, &frame, frame2.as_ref(), None, exec, &mut cache, &|| false, |p| {
-            match p {
-                Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
-                Progress::Phase(Phase::Decoding { .. }) => eprintln!("\ndecoding {} frames", s.frames),
-                Progress::Phase(Phase::Sampling { .. }) => {}
-                Progress::Step { step, total, seconds, .. } => {
-                    sampled_s += seconds;
-                    let per = sampled_s / (step + 1) as f64;
-                    let eta = per * (total - step - 1) as f64;
-                    let bar = 24 * (step + 1) / total;
-                    eprint!(
-                        "\r[{:<24}] step {}/{}  {:.2} s/step  ETA {:.0} s ",
-                        "#".repeat(bar),
-                        step + 1,
-                        total,
-                        per,
-                        eta
-                    );
-                    let _ = std::io::stderr().flush();
-                }
-                Progress::Conditioned { .. } | Progress::Decoded { .. } => {}
+    let bar = super::progress::bar(s.steps as u64, super::progress::STEPS);
+    let generation = generate(model, &tokenizer, &s, &frame, frame2.as_ref(), None, exec, &mut cache, &|| false, |p| {
+        match p {
+            Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
+            Progress::Phase(Phase::Decoding { .. }) => {
+                bar.finish_and_clear();
+                eprintln!("sampled in {sampled_s:.1} s; decoding {} frames", s.frames);
             }
-            ControlFlow::Continue(())
-        })?;
+            Progress::Phase(Phase::Sampling { .. }) => {}
+            Progress::Step { step, total, seconds, .. } => {
+                sampled_s += seconds;
+                bar.set_length(total as u64);
+                bar.set_position(step as u64 + 1);
+                bar.set_message(format!("{:.2} s/step", sampled_s / (step + 1) as f64));
+            }
+            Progress::Conditioned { .. } | Progress::Decoded { .. } => {}
+        }
+        ControlFlow::Continue(())
+    });
+    bar.finish_and_clear();
+    let generation = generation?;
     let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
     let comment = serde_json::to_string(&s).ok();
     options.metadata = comment;

@@ -134,7 +134,7 @@ fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
     if s.eq_ignore_ascii_case("both") {
         return Ok(vec![Precision::F32, Precision::F16]);
     }
-    Ok(vec![s.parse::<Precision>().map_err(anyhow::Error::msg)?])
+    Ok(vec![<Precision as clap::ValueEnum>::from_str(s, true).map_err(|e| anyhow::anyhow!("--precision: {e}"))?])
 }
 
 /// Bytes of the weights under `prefixes` in `dtype`.
@@ -294,7 +294,7 @@ fn soak_of(a: &BenchArgs, generations: usize) -> anyhow::Result<super::soak::Soa
     };
     let precision = match a.precision.as_str() {
         "both" => Precision::Auto,
-        p => p.parse::<Precision>().map_err(anyhow::Error::msg)?,
+        p => <Precision as clap::ValueEnum>::from_str(p, true).map_err(|e| anyhow::anyhow!("--precision: {e}"))?,
     };
     let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
     Ok(super::soak::Soak { generations, source, run, steps: a.steps, frames: a.frames })

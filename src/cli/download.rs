@@ -1,7 +1,6 @@
 //! `download <256|512|1024|512_interp> [--url URL] [--dest DIR] [--no-import]`: fetches an
 //! official `model.ckpt` (resumable, size- and checksum-checked), then imports it.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,18 +41,14 @@ pub fn run(a: &DownloadArgs) -> anyhow::Result<ExitCode> {
     };
     let target = dest.join(format!("dynamicrafter_{}", variant.name())).join("model.ckpt");
     eprintln!("downloading {url}\n  to {}", target.display());
+    let bar = super::progress::bar(0, super::progress::BYTES);
     let got = download(&url, &target, |p| {
-        let eta = p.eta_seconds().map_or("?".into(), |s| format!("{s:.0} s"));
-        eprint!(
-            "\r  {:.2}/{:.2} GB  {:.1} MB/s  ETA {eta}   ",
-            p.done as f64 / 1e9,
-            p.total as f64 / 1e9,
-            p.speed / 1e6
-        );
-        let _ = std::io::stderr().flush();
+        bar.set_length(p.total);
+        bar.set_position(p.done);
         true
-    })?;
-    eprintln!();
+    });
+    bar.finish_and_clear();
+    let got = got?;
     println!(
         "downloaded {} ({} bytes{})",
         got.path.display(),

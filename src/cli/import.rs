@@ -1,6 +1,5 @@
 //! `import <CHECKPOINT> [--variant …] [--dtype f16|f32] [--dest DIR]`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -81,20 +80,17 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
     let dest = a.dest.clone().or_else(default_model_dir).context("no data directory on this platform; pass --dest")?;
     eprintln!("importing {} as DynamiCrafter {name} into {}", checkpoint.display(), dest.display());
     let start = Instant::now();
+    let bar = super::progress::bar(0, super::progress::TENSORS);
     let manifest = import_with_config(&checkpoint, &cfg, &name, &dest, dtype, |p| {
         let mb = |b: u64| b as f64 / 1e6;
-        eprint!(
-            "\r  {}/{} tensors, {:.0}/{:.0} MB, {:.1} s",
-            p.tensors_done,
-            p.tensors_total,
-            mb(p.bytes_written),
-            mb(p.bytes_total),
-            start.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
+        bar.set_length(p.tensors_total as u64);
+        bar.set_position(p.tensors_done as u64);
+        bar.set_message(format!("{:.0}/{:.0} MB", mb(p.bytes_written), mb(p.bytes_total)));
         true
-    })?;
-    eprintln!();
+    });
+    bar.finish_and_clear();
+    let manifest = manifest?;
+    eprintln!("  in {:.1} s", start.elapsed().as_secs_f64());
     println!("imported {} tensors into {}", manifest.tensors, dest.join(&manifest.weights_file).display());
     Ok(ExitCode::SUCCESS)
 }

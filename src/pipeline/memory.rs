@@ -6,7 +6,6 @@
 //! activations from the UNet's widest level; `bench` measures the real peak.
 
 use std::fmt;
-use std::str::FromStr;
 
 use burn::tensor::DType;
 
@@ -15,7 +14,7 @@ use crate::model::config::ModelConfig;
 use crate::model::{DynamiCrafter, prefix};
 
 /// What the user picks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 pub enum MemoryMode {
     /// `balanced` when the GPU memory budget is known to hold it, else `low`.
     #[default]
@@ -32,24 +31,9 @@ impl MemoryMode {
 
 impl fmt::Display for MemoryMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Balanced => "balanced",
-            Self::Low => "low",
-        })
-    }
-}
-
-impl FromStr for MemoryMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "balanced" => Ok(Self::Balanced),
-            "low" => Ok(Self::Low),
-            other => Err(format!("unknown memory mode `{other}` (use auto, balanced or low)")),
-        }
+        // The names the command line takes (`clap::ValueEnum`), shown the same in the app.
+        let value = clap::ValueEnum::to_possible_value(self);
+        f.write_str(value.as_ref().map_or("?", clap::builder::PossibleValue::get_name))
     }
 }
 
