@@ -12,4 +12,5 @@ mod import;
 mod memory_plan;
 mod pipeline;
 mod preset_keys;
+mod readme;
 mod ui;
