@@ -10,3 +10,13 @@ private_session() {
   Xvfb "$DISPLAY" -screen 0 "$1x24" >"$2" 2>&1 &
   XVFB=$!
 }
+
+# `app_session WIDTHxHEIGHT LOG`: private_session, plus HIST (the app's history folder in that
+# home) and a trap that stops the app (`$APP`, set it once started) and the screen on exit.
+app_session() {
+  private_session "$1" "$2"
+  HIST="$HOME/.local/share/dynamicrafter-studio/history"
+  APP=""
+  trap 'kill $APP $XVFB 2>/dev/null || true' EXIT
+  sleep 1
+}

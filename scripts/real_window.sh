@@ -18,11 +18,7 @@ rm -rf "$OUT"; mkdir -p "$OUT/capture"
 fail() { echo "real-window test FAILED: $*"; import -window root "$OUT/failure.png" 2>/dev/null || true; exit 1; }
 
 . "$(dirname "$0")/private_session.sh"
-private_session 1600x1000 "$OUT/xvfb.log"
-HIST="$HOME/.local/share/dynamicrafter-studio/history"
-APP=""
-trap 'kill $APP $XVFB 2>/dev/null || true' EXIT
-sleep 1
+app_session 1600x1000 "$OUT/xvfb.log"
 
 "$BIN" --backend cpu --fixture-model "$FIX/model.ckpt" "$FIX/config.json" --image "$FIX/input.png" >"$OUT/app.log" 2>&1 &
 APP=$!

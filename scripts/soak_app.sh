@@ -16,11 +16,7 @@ for tool in Xvfb xdotool python3; do
   command -v "$tool" >/dev/null || { echo "soak_app: $tool is missing (apt install xvfb xdotool)"; exit 1; }
 done
 . "$(dirname "$0")/private_session.sh"
-private_session 1600x1000 "$OUT/xvfb.log"
-HIST="$HOME/.local/share/dynamicrafter-studio/history"
-APP=""
-trap 'kill $APP $XVFB 2>/dev/null || true' EXIT
-sleep 1
+app_session 1600x1000 "$OUT/xvfb.log"
 "$BIN" --backend "$BACKEND" --fixture-model "$FIX/model.ckpt" "$FIX/config.json" --image "$FIX/input.png" >"$OUT/app.log" 2>&1 &
 APP=$!
 W=$(timeout 60 xdotool search --sync --name "DynamiCrafter Studio" | head -1) || { echo "soak_app: no window"; exit 1; }

@@ -89,3 +89,50 @@ fn bench_soak_reports_memory_per_generation() {
     assert!(!o.status.success());
     assert!(text(&o).contains("--fixture DIR or --model FILE"), "{}", text(&o));
 }
+
+/// `animate` through the binary, as the README shows it: the tiny fixture model, a GIF out,
+/// a result line on stdout, no progress bar when stderr is not a terminal.
+#[test]
+fn animate_through_the_binary_writes_the_clip() {
+    let dir = crate::common::tiny_fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clip.gif");
+    let (model, config, image) = (dir.join("model.ckpt"), dir.join("config.json"), dir.join("input.png"));
+    let o = run(&[
+        "animate",
+        "--model",
+        model.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--prompt",
+        "a cat in the grass",
+        "--steps",
+        "2",
+        "--backend",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(std::fs::read(&out).unwrap().starts_with(b"GIF89a"), "{t}");
+    assert!(t.contains("wrote") && !t.contains("[#"), "{t}");
+    // A precision clap does not know is refused with the choices.
+    let o = run(&["animate", "--model", "m", "--image", "i", "--out", "o.gif", "--precision", "f8"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("possible values: auto, f16, f32"), "{}", text(&o));
+}
+
+/// `parity` through the binary on the tiny fixture, CPU backend: every case passes.
+#[test]
+fn parity_through_the_binary_passes_on_the_tiny_fixture() {
+    let dir = crate::common::tiny_fixture();
+    let o = run(&["parity", dir.to_str().unwrap(), "--backend", "cpu"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains(" passed, 0 failed"), "{t}");
+}
