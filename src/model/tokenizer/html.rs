@@ -37,6 +37,29 @@ pub(super) fn ftfy_entities() -> &'static HashMap<String, String> {
 /// ftfy `unescape_html`: replaces `&#?[0-9A-Za-z]{1,24};` when it is a known entity (or a
 /// numeric reference that fully decodes).
 pub(super) fn ftfy_unescape_html(text: &str) -> String {
+    replace_references(text, |at| {
+        let start = if at.get(1) == Some(&'#') { 2 } else { 1 };
+        let run = at[start.min(at.len())..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        if !(1..=24).contains(&run) || at.get(start + run) != Some(&';') {
+            return None;
+        }
+        let end = start + run + 1;
+        let entity: String = at[..end].iter().collect();
+        let replacement = if let Some(v) = ftfy_entities().get(&entity) {
+            v.clone()
+        } else if entity.starts_with("&#") {
+            let unescaped = html_unescape(&entity);
+            if unescaped.contains(';') { entity } else { unescaped }
+        } else {
+            entity
+        };
+        Some((replacement, end))
+    })
+}
+
+/// `text` with each `&` that `at_amp` recognises replaced: `at_amp` sees the text from that
+/// `&` on and returns the replacement and how many characters it replaces.
+fn replace_references(text: &str, at_amp: impl Fn(&[char]) -> Option<(String, usize)>) -> String {
     if !text.contains('&') {
         return text.to_owned();
     }
@@ -44,30 +67,12 @@ pub(super) fn ftfy_unescape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        if chars[i] == '&' {
-            let mut j = i + 1;
-            if chars.get(j) == Some(&'#') {
-                j += 1;
-            }
-            let run = chars[j.min(chars.len())..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
-            if (1..=24).contains(&run) && chars.get(j + run) == Some(&';') {
-                let end = j + run + 1;
-                let entity: String = chars[i..end].iter().collect();
-                if let Some(v) = ftfy_entities().get(&entity) {
-                    out.push_str(v);
-                } else if entity.starts_with("&#") {
-                    let unescaped = html_unescape(&entity);
-                    if unescaped.contains(';') {
-                        out.push_str(&entity);
-                    } else {
-                        out.push_str(&unescaped);
-                    }
-                } else {
-                    out.push_str(&entity);
-                }
-                i = end;
-                continue;
-            }
+        if chars[i] == '&'
+            && let Some((replacement, consumed)) = at_amp(&chars[i..])
+        {
+            out.push_str(&replacement);
+            i += consumed;
+            continue;
         }
         out.push(chars[i]);
         i += 1;
@@ -144,22 +149,5 @@ pub(super) fn numeric_charref(num: u64) -> String {
 /// CPython's `html.unescape`: numeric and named character references (all HTML5 names,
 /// including the legacy ones that need no `;`), with the longest-prefix rule.
 pub fn html_unescape(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '&'
-            && let Some((replacement, consumed)) = python_charref(&chars[i + 1..])
-        {
-            out.push_str(&replacement);
-            i += 1 + consumed;
-            continue;
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
+    replace_references(text, |at| python_charref(&at[1..]).map(|(r, n)| (r, n + 1)))
 }
