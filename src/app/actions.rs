@@ -33,18 +33,18 @@ fn start_image_load(app: &mut StudioApp, ctx: &egui::Context, second: bool, sour
     let repaint = ctx.clone();
     let load = ImageLoad::start(second, source, move || repaint.request_repaint());
     // A newer request for the same slot replaces an unfinished one.
-    app.image_loads.retain(|l| l.second != second);
-    app.image_loads.push(load);
+    app.reading.image_loads.retain(|l| l.second != second);
+    app.reading.image_loads.push(load);
 }
 
 /// Takes the decoded images (or their errors) into their slots.
 pub fn poll_image_loads(app: &mut StudioApp) {
     let mut i = 0;
-    while i < app.image_loads.len() {
-        match app.image_loads[i].poll() {
+    while i < app.reading.image_loads.len() {
+        match app.reading.image_loads[i].poll() {
             None => i += 1,
             Some(result) => {
-                let second = app.image_loads.remove(i).second;
+                let second = app.reading.image_loads.remove(i).second;
                 match result {
                     Ok(img) => set_image(app, second, img),
                     Err(e) => error(app, e, "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
@@ -121,7 +121,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::ImportParts => {
-            let f = app.comfy.clone();
+            let f = app.ui.comfy.clone();
             let Some(variant) = f.variant.or_else(|| variant_from_name(std::path::Path::new(&f.unet))) else {
                 return error(app, "which model are these files?", "Choose the variant next to the UNet file.");
             };
@@ -178,14 +178,14 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 _ => Vec::new(),
             };
             if !matches!(v, super::CentralView::Sheet(_)) {
-                app.clips.retain(&keep.iter().map(String::as_str).collect::<Vec<_>>());
+                app.ui.clips.retain(&keep.iter().map(String::as_str).collect::<Vec<_>>());
             }
-            app.view = v;
+            app.ui.view = v;
         }
-        Action::PickCompare(id) => match app.compare_pick.take() {
+        Action::PickCompare(id) => match app.ui.compare_pick.take() {
             Some(first) if first != id => app.push(Action::View(super::CentralView::Compare(first, id))),
             Some(_) => {}
-            None => app.compare_pick = Some(id),
+            None => app.ui.compare_pick = Some(id),
         },
         Action::SaveSheet { id, path } => {
             let members = super::sweep::members(&app.entries, &id);
@@ -219,7 +219,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         }
         Action::PickFile(purpose) => {
             let start = picker_start(app, purpose);
-            app.file_picker.open(ctx, purpose, start);
+            app.ui.file_picker.open(ctx, purpose, start);
         }
         Action::Picked(purpose, path) => picked(app, purpose, path),
         Action::SetImage { second, path } => start_image_load(app, ctx, second, ImageSource::File(path)),
@@ -257,7 +257,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 frames.map(|f| f.iter().map(super::textures::color_image).collect())
             });
             match spawned {
-                Ok(rx) => app.showing = Some((entry, rx)),
+                Ok(rx) => app.reading.showing = Some((entry, rx)),
                 Err(e) => error(app, format!("cannot read the clip: {e}"), ""),
             }
         }
@@ -304,7 +304,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 app.state.export.trim_loop = true;
             }
             let path = dir.join(format!("dynamicrafter-{}.mp4", entry.id)).display().to_string();
-            app.export_draft = Some(super::panels::export_dialog::ExportDraft {
+            app.ui.export_draft = Some(super::panels::export_dialog::ExportDraft {
                 path,
                 overwrite: false,
                 focus_path: true,
@@ -338,8 +338,8 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         Action::ScanComfy(folder) => {
             match background::run(ctx, "comfy-scan", move || crate::weights::assemble::find_in_comfy(&folder)) {
                 Ok(rx) => {
-                    app.comfy.scan_note = "scanning…".into();
-                    app.comfy_scan = Some(rx);
+                    app.ui.comfy.scan_note = "scanning…".into();
+                    app.reading.comfy_scan = Some(rx);
                 }
                 Err(e) => error(app, format!("cannot scan: {e}"), ""),
             }
@@ -385,7 +385,7 @@ fn queue_sweep(app: &mut StudioApp) {
             return;
         }
     }
-    app.view = super::CentralView::Sheet(id);
+    app.ui.view = super::CentralView::Sheet(id);
     start_next(app);
 }
 
@@ -477,7 +477,7 @@ fn picker_start(app: &StudioApp, purpose: Purpose) -> Start {
             Start { folder: slot.as_ref().and_then(|i| i.path.as_deref()).and_then(folder_of), file_name: None }
         }
         Purpose::Export => {
-            let draft = app.export_draft.as_ref().map(|d| PathBuf::from(&d.path)).unwrap_or_default();
+            let draft = app.ui.export_draft.as_ref().map(|d| PathBuf::from(&d.path)).unwrap_or_default();
             Start { folder: folder_of(&draft), file_name: draft.file_name().map(|n| n.to_string_lossy().into_owned()) }
         }
         Purpose::Import | Purpose::OpenModel => Start::default(),
@@ -490,7 +490,7 @@ fn picked(app: &mut StudioApp, purpose: Purpose, path: PathBuf) {
         Purpose::Image { second } => app.push(Action::SetImage { second, path }),
         Purpose::Import => app.push(Action::Import { path, variant: None }),
         Purpose::Export => {
-            if let Some(draft) = app.export_draft.as_mut() {
+            if let Some(draft) = app.ui.export_draft.as_mut() {
                 draft.path = path.display().to_string();
             }
         }

@@ -187,7 +187,7 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.entries.retain(|e| e.id != entry.id);
             app.entries.insert(0, entry.clone());
             app.result = Some((Frames::new(ctx, &format!("entry-{}", entry.id), &frames), Some(entry)));
-            app.player.restart();
+            app.ui.player.restart();
             app.preview = None;
             if cancelled {
                 app.notice = Some(Notice {
@@ -209,7 +209,7 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             }
             let clip = Unsaved::new(job, *record, frames);
             app.result = Some((Frames::new(ctx, &clip.entry.id, &clip.frames()), Some(clip.entry.clone())));
-            app.player.restart();
+            app.ui.player.restart();
             app.preview = None;
             app.unsaved.push(clip);
             app.notice = Some(Notice {
@@ -232,7 +232,7 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
 
 /// Puts the history clip that finished reading into the player.
 fn poll_showing(app: &mut StudioApp, ctx: &egui::Context) {
-    let Some(result) = app.showing.as_ref().map(|(_, rx)| rx.try_recv()) else {
+    let Some(result) = app.reading.showing.as_ref().map(|(_, rx)| rx.try_recv()) else {
         return;
     };
     let done = match result {
@@ -240,11 +240,11 @@ fn poll_showing(app: &mut StudioApp, ctx: &egui::Context) {
         Err(crossbeam_channel::TryRecvError::Disconnected) => Err("the reading stopped unexpectedly".to_owned()),
         Ok(r) => r,
     };
-    let Some((entry, _)) = app.showing.take() else { return };
+    let Some((entry, _)) = app.reading.showing.take() else { return };
     match done {
         Ok(frames) => {
             app.result = Some((Frames::from_color_images(ctx, &format!("entry-{}", entry.id), frames), Some(*entry)));
-            app.player.restart();
+            app.ui.player.restart();
         }
         Err(message) => {
             let advice = "The entry's files may have been moved or deleted.".to_owned();

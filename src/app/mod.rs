@@ -57,9 +57,59 @@ pub struct AppOptions {
     pub in_app_file_browser: bool,
 }
 
+/// The state the panels own, apart from the work in flight ([`session`]) and the settings
+/// that persist ([`state`]).
+#[derive(Debug, Default)]
+pub struct UiState {
+    pub player: panels::player::PlayerState,
+    /// Textures of input crops and history thumbnails, by content key.
+    pub texture_cache: textures::TextureCache,
+    /// What the central panel shows.
+    pub view: CentralView,
+    /// The first clip picked for a comparison.
+    pub compare_pick: Option<String>,
+    /// History thumbnails, decoded off the UI thread.
+    pub thumbs: clips::ClipStore,
+    /// Frames of the clips the sheet or the comparison shows.
+    pub clips: clips::ClipStore,
+    /// The contact sheet's own state (its file path field).
+    pub sheet: panels::sheet::SheetPanel,
+    /// The "files I already have" form: unet, text encoder, image encoder, VAE paths, a
+    /// ComfyUI folder to scan, and the variant.
+    pub comfy: panels::comfy::ComfyForm,
+    /// The history panel's own state (search text, delete to confirm).
+    pub history_panel: panels::history::HistoryPanel,
+    /// The file dialog in use (the system's or the studio's browser).
+    pub file_picker: file_picker::FilePicker,
+    /// The export dialog, while open.
+    pub export_draft: Option<panels::export_dialog::ExportDraft>,
+}
+
+/// Reads running off the UI thread ([`background::run`]), polled each frame.
+#[derive(Default)]
+struct Reading {
+    /// The queue stored when the app last closed, being read.
+    restoring_queue: Option<crossbeam_channel::Receiver<Vec<Job>>>,
+    /// The ComfyUI folder scan in progress.
+    comfy_scan: Option<crossbeam_channel::Receiver<crate::weights::assemble::Found>>,
+    /// The history clip being read for the player (off the UI thread).
+    showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<egui::ColorImage>, String>>)>,
+    /// The imported-model listing being read off the UI thread.
+    model_listing: Option<crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>>,
+    /// The history listing being read off the UI thread.
+    history_listing: Option<crossbeam_channel::Receiver<crate::history::Listing>>,
+    /// Input images being decoded off the UI thread.
+    image_loads: Vec<image_load::ImageLoad>,
+}
+
 /// The app.
 pub struct StudioApp {
     pub state: PersistedState,
+    /// What the panels own: playback, the dialogs, the views and their textures (nothing the
+    /// worker reads or writes).
+    pub ui: UiState,
+    /// Reads running off the UI thread, polled each frame.
+    reading: Reading,
     worker: Option<WorkerHandle>,
     pub history: History,
     /// Where imported and downloaded models live (`None`: this platform has no data folder).
@@ -77,12 +127,9 @@ pub struct StudioApp {
     pub preview: Option<Frames>,
     /// The clip shown in the player (last result or a history entry).
     pub result: Option<(Frames, Option<HistoryEntry>)>,
-    pub player: panels::player::PlayerState,
     pub notice: Option<Notice>,
     pub defaults: Settings,
     pub events_seen: usize,
-    /// Textures of input crops and history thumbnails, by content key.
-    pub texture_cache: textures::TextureCache,
     /// The official models the first-run panel offers (with their memory estimates).
     pub catalog: Vec<catalog::OfficialModel>,
     /// The models in the cache folder (read when something changes, not every frame).
@@ -91,41 +138,10 @@ pub struct StudioApp {
     pub export: Option<export_job::ExportJob>,
     /// The model download in progress.
     pub download: Option<Download>,
-    /// The queue stored when the app last closed, being read.
-    restoring_queue: Option<crossbeam_channel::Receiver<Vec<Job>>>,
-    /// The ComfyUI folder scan in progress.
-    comfy_scan: Option<crossbeam_channel::Receiver<crate::weights::assemble::Found>>,
-    /// The history clip being read for the player (off the UI thread).
-    pub showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<egui::ColorImage>, String>>)>,
     /// Finished clips the history could not store yet (newest last).
     pub unsaved: Vec<unsaved::Unsaved>,
     /// The job ids last written to the queue store (running first).
     saved_queue: Vec<JobId>,
-    /// What the central panel shows.
-    pub view: CentralView,
-    /// The first clip picked for a comparison.
-    pub compare_pick: Option<String>,
-    /// History thumbnails, decoded off the UI thread.
-    pub thumbs: clips::ClipStore,
-    /// The imported-model listing being read off the UI thread.
-    model_listing: Option<crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>>,
-    /// The history listing being read off the UI thread.
-    history_listing: Option<crossbeam_channel::Receiver<crate::history::Listing>>,
-    /// Frames of the clips the sheet or the comparison shows.
-    pub clips: clips::ClipStore,
-    /// The contact sheet's own state (its file path field).
-    pub sheet: panels::sheet::SheetPanel,
-    /// The "files I already have" form: unet, text encoder, image encoder, VAE paths, a
-    /// ComfyUI folder to scan, and the variant.
-    pub comfy: panels::comfy::ComfyForm,
-    /// The history panel's own state (search text, delete to confirm).
-    pub history_panel: panels::history::HistoryPanel,
-    /// The file dialog in use (the system's or the studio's browser).
-    pub file_picker: file_picker::FilePicker,
-    /// The export dialog, while open.
-    pub export_draft: Option<panels::export_dialog::ExportDraft>,
-    /// Input images being decoded off the UI thread.
-    image_loads: Vec<image_load::ImageLoad>,
     /// Cancels the import in progress.
     pub import_cancel: Option<Arc<AtomicBool>>,
     /// The model status to return to when an import is cancelled or needs a choice.
@@ -162,7 +178,7 @@ impl StudioApp {
         }
         let models = opts.models_dir.or_else(crate::weights::import::default_model_dir);
         let mut app = Self::with_context(&cc.egui_ctx, state, opts.history_dir, models);
-        app.file_picker.always_browser = opts.in_app_file_browser;
+        app.ui.file_picker.always_browser = opts.in_app_file_browser;
         if !opts.files.is_empty() {
             app.push(Action::OpenFiles(opts.files));
         }
@@ -187,6 +203,8 @@ impl StudioApp {
         let defaults = state.settings.clone();
         let mut app = Self {
             state,
+            ui: UiState::default(),
+            reading: Reading::default(),
             worker,
             history,
             models_dir,
@@ -200,32 +218,15 @@ impl StudioApp {
             queue: VecDeque::new(),
             preview: None,
             result: None,
-            player: Default::default(),
             notice,
             defaults,
             events_seen: 0,
-            texture_cache: Default::default(),
             imported: Vec::new(),
             catalog: catalog::catalog(),
             export: None,
             download: None,
             unsaved: Vec::new(),
-            showing: None,
-            comfy_scan: None,
-            restoring_queue: None,
-            export_draft: None,
-            file_picker: Default::default(),
-            history_panel: Default::default(),
-            comfy: Default::default(),
-            view: CentralView::Player,
-            compare_pick: None,
-            clips: Default::default(),
-            thumbs: Default::default(),
-            history_listing: None,
-            model_listing: None,
-            sheet: Default::default(),
             saved_queue: Vec::new(),
-            image_loads: Vec::new(),
             import_cancel: None,
             before_import: ModelStatus::None,
             variant_choice: None,
@@ -236,7 +237,8 @@ impl StudioApp {
         // Requests queued when the app last closed wait for the model, then run. Their images
         // are decoded off the UI thread (`poll_restored_queue`).
         let root = app.history.root().to_path_buf();
-        app.restoring_queue = background::run(ctx, "queue-restore", move || queue_store::load(&root, &mut 0)).ok();
+        app.reading.restoring_queue =
+            background::run(ctx, "queue-restore", move || queue_store::load(&root, &mut 0)).ok();
         if let Some(m) = app.state.model.clone() {
             app.push(Action::LoadModel(m));
         }
@@ -277,7 +279,7 @@ impl StudioApp {
 
     /// Starts replacing the history list with a fresh listing (read off the UI thread).
     fn set_history_listing(&mut self, rx: crossbeam_channel::Receiver<crate::history::Listing>) {
-        self.history_listing = Some(rx);
+        self.reading.history_listing = Some(rx);
     }
 
     /// Starts replacing the imported-model list (read off the UI thread).
@@ -285,20 +287,20 @@ impl StudioApp {
         &mut self,
         rx: crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>,
     ) {
-        self.model_listing = Some(rx);
+        self.reading.model_listing = Some(rx);
     }
 
     /// Takes a finished history listing (and model listing).
     /// Queues the requests restored from the last session (behind any queued since), with
     /// fresh ids.
     fn poll_restored_queue(&mut self) {
-        let Some(result) = self.restoring_queue.as_ref().map(crossbeam_channel::Receiver::try_recv) else {
+        let Some(result) = self.reading.restoring_queue.as_ref().map(crossbeam_channel::Receiver::try_recv) else {
             return;
         };
         if matches!(result, Err(crossbeam_channel::TryRecvError::Empty)) {
             return;
         }
-        self.restoring_queue = None;
+        self.reading.restoring_queue = None;
         for mut job in result.unwrap_or_default() {
             job.id = self.next_job;
             self.next_job += 1;
@@ -311,27 +313,27 @@ impl StudioApp {
 
     /// Fills the ComfyUI form when its folder scan is done.
     fn poll_comfy_scan(&mut self) {
-        if let Some(found) = self.comfy_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
-            panels::comfy::fill(&mut self.comfy, &found);
-            self.comfy_scan = None;
+        if let Some(found) = self.reading.comfy_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            panels::comfy::fill(&mut self.ui.comfy, &found);
+            self.reading.comfy_scan = None;
         }
     }
 
     fn poll_history_listing(&mut self) {
-        if let Some(list) = self.model_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
+        if let Some(list) = self.reading.model_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.imported = list;
-            self.model_listing = None;
+            self.reading.model_listing = None;
         }
-        if let Some(list) = self.history_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
+        if let Some(list) = self.reading.history_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.entries = list.entries;
             self.damaged = list.damaged;
-            self.history_listing = None;
+            self.reading.history_listing = None;
         }
     }
 
     /// Writes the queue (the running request first) to disk when it changed.
     pub fn persist_queue(&mut self) {
-        if self.restoring_queue.is_some() {
+        if self.reading.restoring_queue.is_some() {
             return; // the stored queue is still being read: writing now would replace it
         }
         // Runs every frame: compare ids, and copy the jobs only when the queue changed.
@@ -346,7 +348,7 @@ impl StudioApp {
 
     /// Whether an input image is being decoded.
     pub fn image_loading(&self) -> bool {
-        !self.image_loads.is_empty()
+        !self.reading.image_loads.is_empty()
     }
 
     /// Whether the worker thread still runs.
@@ -366,20 +368,20 @@ impl eframe::App for StudioApp {
         let busy = panels::shortcuts::Busy {
             running: self.running.is_some(),
             exporting: self.export.is_some(),
-            dialog: self.file_picker.is_open(),
+            dialog: self.ui.file_picker.is_open(),
         };
         let mut act = Vec::new();
-        panels::shortcuts::handle(ui.ctx(), busy, &mut self.player.playing, &mut act);
+        panels::shortcuts::handle(ui.ctx(), busy, &mut self.ui.player.playing, &mut act);
         for a in act {
             self.push(a);
         }
         panels::layout_ui(self, ui);
-        if let Some((purpose, path)) = self.file_picker.show(ui.ctx()) {
+        if let Some((purpose, path)) = self.ui.file_picker.show(ui.ctx()) {
             self.push(Action::Picked(purpose, path));
         }
-        self.texture_cache.end_frame();
-        self.thumbs.end_frame();
-        self.clips.end_frame();
+        self.ui.texture_cache.end_frame();
+        self.ui.thumbs.end_frame();
+        self.ui.clips.end_frame();
         let ctx = ui.ctx().clone();
         self.apply_actions(&ctx);
     }

@@ -124,7 +124,7 @@ fn generate_shows_progress_preview_and_saves_history() {
     h.step();
     let scaled = tmp.path().join("scaled.gif");
     {
-        let draft = h.state_mut().export_draft.as_mut().expect("the export dialog did not open");
+        let draft = h.state_mut().ui.export_draft.as_mut().expect("the export dialog did not open");
         draft.path = scaled.display().to_string();
     }
     h.state_mut().state.export.scale = 2;
@@ -133,14 +133,14 @@ fn generate_shows_progress_preview_and_saves_history() {
     h.get_by_label("Export").click_accesskit();
     h.step();
     h.step();
-    step_until(&mut h, "the dialog's export", 60, |a| a.export.is_none() && a.export_draft.is_none());
+    step_until(&mut h, "the dialog's export", 60, |a| a.export.is_none() && a.ui.export_draft.is_none());
     let dec = gif::DecodeOptions::new().read_info(std::fs::File::open(&scaled).unwrap()).unwrap();
     assert_eq!((dec.width(), dec.height()), (128, 128), "scale 2 did not reach the file");
     // Remembered for the next export.
     h.state_mut().push(Action::ExportDialog);
     h.step();
     assert_eq!(h.state().state.export.scale, 2);
-    h.state_mut().export_draft = None;
+    h.state_mut().ui.export_draft = None;
     h.state_mut().state.export.scale = 1;
     let blocker = tmp.path().join("not-a-folder");
     std::fs::write(&blocker, b"x").unwrap();
@@ -195,10 +195,10 @@ fn broken_image_gives_an_inline_message() {
     assert!(h.state().image.is_none());
     assert!(h.state().worker_alive());
     // Space toggles playback (it once deadlocked the input lock); typing in the prompt does not.
-    let playing = h.state().player.playing;
+    let playing = h.state().ui.player.playing;
     h.key_press(egui::Key::Space);
     h.step();
-    assert_eq!(h.state().player.playing, !playing);
+    assert_eq!(h.state().ui.player.playing, !playing);
 }
 
 /// The worker thread ends under a busy app: the UI notices, starts a new worker, reloads
@@ -322,7 +322,7 @@ fn a_sweep_makes_a_contact_sheet_and_two_clips_compare() {
     h.state_mut().state.sweep.image_weights = "0.5, 1.5".into();
     h.state_mut().push(Action::QueueSweep);
     h.step();
-    let CentralView::Sheet(id) = h.state().view.clone() else {
+    let CentralView::Sheet(id) = h.state().ui.view.clone() else {
         panic!("the sheet is not shown: {:?}", h.state().notice)
     };
     let in_sweep =
@@ -356,7 +356,7 @@ fn a_sweep_makes_a_contact_sheet_and_two_clips_compare() {
     h.state_mut().push(Action::PickCompare(a.clone()));
     h.state_mut().push(Action::PickCompare(b.clone()));
     h.step();
-    assert_eq!(h.state().view, CentralView::Compare(a.clone(), b.clone()));
+    assert_eq!(h.state().ui.view, CentralView::Compare(a.clone(), b.clone()));
     h.run_steps(5);
     let find = |id: &str| h.state().entries.iter().find(|e| e.id == id).unwrap().record.settings.clone();
     let diff = dynamicrafter_studio::app::panels::compare::settings_diff(&find(&a), &find(&b));
@@ -545,6 +545,6 @@ fn the_in_app_browser_opens_an_image_and_previews_it() {
     h.run();
     let want = dynamicrafter_studio::history::digest(&std::fs::read(folder.join("second.png")).expect("read"));
     step_until(&mut h, "the chosen image in the slot", 30, |a| a.image.as_ref().is_some_and(|i| i.hash == want));
-    assert!(!h.state().file_picker.is_open(), "the browser closes after Open");
+    assert!(!h.state().ui.file_picker.is_open(), "the browser closes after Open");
     assert_eq!(h.state().image.as_ref().and_then(|i| i.path.clone()), Some(folder.join("second.png")));
 }

@@ -55,11 +55,11 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                     vram_gb: &mut app.state.vram_gb,
                     mirror: &mut app.state.mirror,
                 };
-                model::model_ui(ui, view, form, &mut app.comfy, &mut act);
+                model::model_ui(ui, view, form, &mut app.ui.comfy, &mut act);
             });
             section(ui, "Image", true, |ui| {
                 let images = [app.image.as_ref(), app.image2.as_ref()];
-                let textures = &mut app.texture_cache;
+                let textures = &mut app.ui.texture_cache;
                 input::input_ui(ui, images, &app.state.settings, &mut app.state.fit, textures, &mut act);
             });
             section(ui, "Prompt", true, |ui| prompt::prompt_ui(ui, &mut app.state.settings));
@@ -80,27 +80,27 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
             entries: &app.entries,
             damaged: &app.damaged,
             root: app.history.root(),
-            compare_pick: app.compare_pick.as_deref(),
+            compare_pick: app.ui.compare_pick.as_deref(),
         };
-        act.extend(history::history_ui(ui, view, &mut app.history_panel, &mut app.thumbs));
+        act.extend(history::history_ui(ui, view, &mut app.ui.history_panel, &mut app.ui.thumbs));
     });
     let gallery = Gallery { entries: &app.entries, history: &app.history, fps: app.state.player.fps };
-    egui::CentralPanel::default().show(ui, |ui| match &app.view {
+    egui::CentralPanel::default().show(ui, |ui| match &app.ui.view {
         super::session::CentralView::Player => {
             let view = player::PlayerView {
                 preview: app.preview.as_ref().filter(|_| app.running.is_some()),
                 result: app.result.as_ref().map(|(f, e)| (f, e.as_ref().map(|e| e.record.settings.seed))),
                 exporting: app.export.as_ref().map(|job| job.progress),
             };
-            player::player_ui(ui, view, &mut app.player, &mut app.state.player, &mut act);
+            player::player_ui(ui, view, &mut app.ui.player, &mut app.state.player, &mut act);
         }
         super::session::CentralView::Sheet(id) => {
             let dir = app.state.last_export_dir.as_deref().unwrap_or(app.history.root());
             let sheet = (id.as_str(), dir, app.export.is_some());
-            sheet::sheet_ui(ui, gallery, &mut app.clips, &mut app.sheet, sheet, &mut act);
+            sheet::sheet_ui(ui, gallery, &mut app.ui.clips, &mut app.ui.sheet, sheet, &mut act);
         }
         super::session::CentralView::Compare(a, b) => {
-            compare::compare_ui(ui, gallery, &mut app.clips, (a, b), &mut act)
+            compare::compare_ui(ui, gallery, &mut app.ui.clips, (a, b), &mut act)
         }
     });
     let ctx = ui.ctx().clone();
@@ -110,7 +110,7 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         .as_ref()
         .and_then(|(f, e)| e.as_ref().map(|e| (Frames::len(f), e.record.width as usize, e.record.height as usize)));
     let (options, last_dir) = (&mut app.state.export, &mut app.state.last_export_dir);
-    export_dialog::export_dialog_ui(&ctx, &mut app.export_draft, clip, options, last_dir, &mut act);
+    export_dialog::export_dialog_ui(&ctx, &mut app.ui.export_draft, clip, options, last_dir, &mut act);
     about::about_ui(&ctx, &app.adapter);
     for a in act {
         app.push(a);
