@@ -424,7 +424,8 @@ fn frames_stay_fast_while_a_large_history_loads() {
     let history = History::new(tmp.path());
     let frame = image::RgbImage::from_fn(512, 320, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
     for seed in 0..500 {
-        let record = crate::history::record(seed);
+        let mut record = crate::history::record(seed);
+        record.settings.prompt = format!("{seed}: a lighthouse on a cliff at dusk, waves crashing below");
         let frames = if seed == 0 { vec![frame.clone(); 64] } else { vec![frame.clone()] };
         history.save(record, &frames).unwrap();
     }
@@ -449,6 +450,15 @@ fn frames_stay_fast_while_a_large_history_loads() {
     // Only the rows in view are laid out (and only their thumbnails read).
     let laid_out = h.query_all_by_label("Restore settings").count();
     assert!((1..=20).contains(&laid_out), "{laid_out} of 500 history rows laid out");
+    // Rows do not overlap however their buttons wrap: each row's last button lies above the
+    // next row's first line, its prompt (long enough to wrap where it is not cut to one line).
+    let mut firsts: Vec<egui::Rect> = h.query_all_by_label_contains(": a lighthouse").map(|n| n.rect()).collect();
+    let mut lasts: Vec<egui::Rect> = h.query_all_by_label("Delete").map(|n| n.rect()).collect();
+    firsts.sort_by(|a, b| a.top().total_cmp(&b.top()));
+    lasts.sort_by(|a, b| a.top().total_cmp(&b.top()));
+    for (last, next) in lasts.iter().zip(firsts.iter().skip(1)) {
+        assert!(last.bottom() <= next.top(), "history rows overlap: {last:?} then {next:?}");
+    }
     let big = h.state().entries.iter().find(|e| e.record.frames == 64).cloned().unwrap();
     h.state_mut().push(Action::Show(Box::new(big)));
     let start = Instant::now();

@@ -12,6 +12,9 @@ use crate::history::{Damaged, History, HistoryEntry};
 pub struct HistoryPanel {
     pub filter: String,
     confirm_delete: Option<String>,
+    /// The tallest row drawn so far (rows wrap their buttons in a narrow panel); every row is
+    /// given this height, which `show_rows` needs to place them.
+    row_height: f32,
 }
 
 /// What the panel shows (read-only: every change goes out as an [`Action`]).
@@ -24,8 +27,10 @@ pub struct HistoryView<'a> {
     pub compare_pick: Option<&'a str>,
 }
 
-/// Height of one row (thumbnail, prompt, settings, buttons), spacing excluded.
-const ROW_HEIGHT: f32 = 92.0;
+/// Height of a row before one has been measured (thumbnail, prompt, settings, buttons).
+const FIRST_ROW_HEIGHT: f32 = 96.0;
+/// Width of a thumbnail.
+const THUMB_WIDTH: f32 = 72.0;
 
 /// *Delete*, then *Really delete* / *Keep*.
 fn delete_button(ui: &mut egui::Ui, confirm: &mut Option<String>, id: &str, act: &mut Option<Action>) {
@@ -66,22 +71,33 @@ pub fn history_ui(
         .filter(|e| needle.is_empty() || e.record.settings.prompt.to_lowercase().contains(&needle))
         .collect();
     let rows = shown.len() + view.damaged.len();
-    egui::ScrollArea::vertical().id_salt("history_scroll").show_rows(ui, ROW_HEIGHT, rows, |ui, range| {
+    let row_height = if own.row_height > 0.0 { own.row_height } else { FIRST_ROW_HEIGHT };
+    let mut tallest: f32 = 0.0;
+    egui::ScrollArea::vertical().id_salt("history_scroll").show_rows(ui, row_height, rows, |ui, range| {
         for row in range {
-            let size = egui::vec2(ui.available_width(), ROW_HEIGHT);
-            ui.allocate_ui_with_layout(size, egui::Layout::top_down(egui::Align::Min), |ui| {
+            let size = egui::vec2(ui.available_width(), row_height);
+            let drawn = ui.allocate_ui_with_layout(size, egui::Layout::top_down(egui::Align::Min), |ui| {
                 ui.set_min_size(size);
-                ui.set_max_size(size);
-                egui::Frame::group(ui.style()).show(ui, |ui| {
-                    ui.set_width(ui.available_width());
-                    match shown.get(row) {
-                        Some(e) => entry_row_ui(ui, e, view.compare_pick, own, thumbs, &mut act),
-                        None => damaged_row_ui(ui, &view.damaged[row - shown.len()], view.root, own, &mut act),
-                    }
-                });
+                egui::Frame::group(ui.style())
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        match shown.get(row) {
+                            Some(e) => entry_row_ui(ui, e, view.compare_pick, own, thumbs, &mut act),
+                            None => damaged_row_ui(ui, &view.damaged[row - shown.len()], view.root, own, &mut act),
+                        }
+                    })
+                    .response
+                    .rect
+                    .height()
             });
+            tallest = tallest.max(drawn.inner);
         }
     });
+    if tallest > row_height + 0.5 {
+        // A row wrapped taller than the others were placed for: place them all for it next frame.
+        own.row_height = tallest.ceil();
+        ui.ctx().request_repaint();
+    }
     if matches!(act, Some(Action::Delete(_))) {
         own.confirm_delete = None;
     }
@@ -108,7 +124,7 @@ fn entry_row_ui(
         };
         if let Some(t) = tex {
             if ui
-                .add(egui::Image::new(&t).max_width(72.0).max_height(ROW_HEIGHT - 16.0).sense(egui::Sense::click()))
+                .add(egui::Image::new(&t).max_width(THUMB_WIDTH).max_height(THUMB_WIDTH).sense(egui::Sense::click()))
                 .on_hover_text("Show in the player")
                 .clicked()
             {
@@ -118,7 +134,7 @@ fn entry_row_ui(
         ui.vertical(|ui| {
             let s = &e.record.settings;
             let prompt: String = s.prompt.chars().take(40).collect();
-            ui.label(if prompt.is_empty() { "(no prompt)".to_owned() } else { prompt });
+            ui.add(egui::Label::new(if prompt.is_empty() { "(no prompt)".to_owned() } else { prompt }).truncate());
             let status = if e.record.cancelled {
                 format!(" · cancelled at {}/{}", e.record.steps_done, s.steps)
             } else {
