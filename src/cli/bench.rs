@@ -80,10 +80,7 @@ pub struct BenchArgs {
 
 /// Peak resident memory of this process (Linux), in bytes.
 fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    super::soak::process_memory("VmHWM")
 }
 
 /// One measured stage at one precision.

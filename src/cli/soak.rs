@@ -21,12 +21,18 @@ const WARM_UP: usize = 10;
 /// Longest one generation may take before the soak gives up.
 const PATIENCE: Duration = Duration::from_secs(1800);
 
-/// Resident memory of this process now (Linux), in bytes.
-fn rss() -> Option<u64> {
+/// A memory figure of this process from `/proc/self/status` (Linux), in bytes: `VmHWM` (peak
+/// resident), `VmRSS` (resident now).
+pub(super) fn process_memory(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = s.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Resident memory of this process now (Linux), in bytes.
+fn rss() -> Option<u64> {
+    process_memory("VmRSS")
 }
 
 /// Memory after one generation.
