@@ -127,11 +127,16 @@ fn parse_size(size: &Option<String>, defaults: &Settings) -> anyhow::Result<(usi
     Ok((h, w))
 }
 
+/// One `--precision` value by the names clap gives it.
+fn precision(s: &str) -> anyhow::Result<Precision> {
+    <Precision as clap::ValueEnum>::from_str(s, true).map_err(|e| anyhow::anyhow!("--precision: {e}"))
+}
+
 fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
     if s.eq_ignore_ascii_case("both") {
         return Ok(vec![Precision::F32, Precision::F16]);
     }
-    Ok(vec![<Precision as clap::ValueEnum>::from_str(s, true).map_err(|e| anyhow::anyhow!("--precision: {e}"))?])
+    Ok(vec![precision(s)?])
 }
 
 /// Bytes of the weights under `prefixes` in `dtype`.
@@ -291,7 +296,7 @@ fn soak_of(a: &BenchArgs, generations: usize) -> anyhow::Result<super::soak::Soa
     };
     let precision = match a.precision.as_str() {
         "both" => Precision::Auto,
-        p => <Precision as clap::ValueEnum>::from_str(p, true).map_err(|e| anyhow::anyhow!("--precision: {e}"))?,
+        p => precision(p)?,
     };
     let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
     Ok(super::soak::Soak { generations, source, run, steps: a.steps, frames: a.frames })
