@@ -26,11 +26,20 @@ impl Backend {
     }
 }
 
-/// The wgpu adapter burn's default device runs on, found the way burn finds it (a real GPU
-/// before a software one).
-fn default_adapter() -> Option<wgpu::Adapter> {
+/// The graphics APIs the model runs on.
+const MODEL_APIS: wgpu::Backends = wgpu::Backends::VULKAN.union(wgpu::Backends::METAL).union(wgpu::Backends::DX12);
+
+/// The wgpu adapters of this machine on `apis`.
+fn adapters(apis: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    pollster::block_on(instance.enumerate_adapters(apis))
+}
+
+/// The wgpu adapter burn's default device runs on, found the way burn finds it (a real GPU
+/// before a software one), among the adapters the model can run on: Vulkan, Metal, DX12
+/// (wgpu's OpenGL backend is not one: on it burn's runtime deadlocked here, see
+/// [`AdapterError::OpenGlOnly`]).
+fn default_adapter() -> Option<wgpu::Adapter> {
     let rank = |t: wgpu::DeviceType| match t {
         wgpu::DeviceType::DiscreteGpu => 0,
         wgpu::DeviceType::IntegratedGpu => 1,
@@ -38,10 +47,106 @@ fn default_adapter() -> Option<wgpu::Adapter> {
         wgpu::DeviceType::Other => 3,
         wgpu::DeviceType::Cpu => 4,
     };
-    adapters.into_iter().min_by_key(|a| {
+    adapters(MODEL_APIS).into_iter().min_by_key(|a| {
         let i = a.get_info();
         (rank(i.device_type), i.backend as u8)
     })
+}
+
+/// Why the wgpu backend cannot run here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    #[error(
+        "no GPU adapter found: wgpu sees no Vulkan, Metal or DX12 device. Install your GPU's driver with \
+         Vulkan support (Linux: the Vulkan loader `libvulkan1` and the driver's Vulkan ICD, e.g. \
+         `mesa-vulkan-drivers`, or NVIDIA's driver), or use the CPU backend (`--backend cpu`)"
+    )]
+    None,
+    #[error(
+        "only an OpenGL adapter was found ({0}): the model needs Vulkan, Metal or DX12 (burn's runtime \
+         deadlocks on wgpu's OpenGL backend). On Linux install the Vulkan loader `libvulkan1` and your \
+         GPU's Vulkan driver, or use the CPU backend (`--backend cpu`)"
+    )]
+    OpenGlOnly(String),
+    #[error(
+        "this is the `vulkan-spirv` build, whose SPIR-V shaders crashed software Vulkan ({0}); \
+         use the default build there, or the CPU backend (`--backend cpu`)"
+    )]
+    SpirvOnSoftware(String),
+}
+
+/// Checks once that burn's wgpu backend has an adapter it can run on, before anything touches
+/// it (without one, burn's device initialisation panics or, on OpenGL, hangs).
+pub fn check_wgpu() -> Result<(), AdapterError> {
+    static CHECKED: std::sync::OnceLock<Result<(), AdapterError>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            if let Some(a) = default_adapter() {
+                let i = a.get_info();
+                // cubecl picks SPIR-V on any capable Vulkan adapter, lavapipe included, where it
+                // crashed (README, "Tensor cores"); no API chooses WGSL for one adapter only.
+                if cfg!(feature = "vulkan-spirv") && i.device_type == wgpu::DeviceType::Cpu {
+                    return Err(AdapterError::SpirvOnSoftware(i.name));
+                }
+                return Ok(());
+            }
+            match adapters(wgpu::Backends::GL).into_iter().next() {
+                Some(gl) => Err(AdapterError::OpenGlOnly(gl.get_info().name)),
+                None => Err(AdapterError::None),
+            }
+        })
+        .clone()
+}
+
+/// What the GPU report states about the adapter the model runs on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterInfo {
+    pub name: String,
+    /// `Vulkan`, `Metal`, `Dx12`.
+    pub api: String,
+    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (software, e.g. lavapipe) …
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub vendor_id: u32,
+    pub device_id: u32,
+    pub shader_f16: bool,
+    /// Timestamp queries: device times in the report; without them, wall time between syncs.
+    pub timestamp_query: bool,
+    /// wgpu's experimental cooperative-matrix feature (what tensor cores need through wgpu).
+    pub cooperative_matrix: bool,
+    /// The largest storage binding (= cubecl's page size), bytes.
+    pub max_binding: u64,
+    /// burn's backend with its shader compiler, e.g. `dispatch<fusion<cubecl<wgpu<wgsl>>>>`.
+    pub compiler: String,
+}
+
+/// The adapter burn's default wgpu device runs on, and the compiler burn uses for it.
+pub fn adapter_info() -> Result<AdapterInfo, AdapterError> {
+    check_wgpu()?;
+    let a = default_adapter().ok_or(AdapterError::None)?;
+    let (i, f, l) = (a.get_info(), a.features(), a.limits());
+    Ok(AdapterInfo {
+        name: i.name,
+        api: format!("{:?}", i.backend),
+        device_type: format!("{:?}", i.device_type),
+        driver: i.driver,
+        driver_info: i.driver_info,
+        vendor_id: i.vendor,
+        device_id: i.device,
+        shader_f16: f.contains(wgpu::Features::SHADER_F16),
+        timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+        cooperative_matrix: f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
+        max_binding: l.max_storage_buffer_binding_size.min(l.max_buffer_size),
+        compiler: compiler_name(&Backend::Wgpu.device()),
+    })
+}
+
+/// burn's name for the backend of `device`, with the shader compiler it chose:
+/// `…cubecl<wgpu<wgsl>>…` or `…<spirv>>…` (SPIR-V only in a `vulkan-spirv` build, on a Vulkan
+/// adapter with the features it needs).
+pub fn compiler_name(device: &Device) -> String {
+    <burn_dispatch::Dispatch as burn_backend::Backend>::name(device.as_dispatch())
 }
 
 /// The adapter a backend runs on, for people: for wgpu the GPU's name, its graphics API and

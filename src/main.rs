@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use dynamicrafter_studio::cli;
 use dynamicrafter_studio::device::{Backend, Precision};
+use dynamicrafter_studio::model::conv::{self, ConvPath};
 use dynamicrafter_studio::pipeline::memory::MemoryMode;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,11 @@ struct Args {
     /// desktop without xdg-desktop-portal lacks; the studio then uses its browser anyway).
     #[arg(long)]
     in_app_file_browser: bool,
+    /// How 2-D convolutions run: `direct` (burn's conv2d kernel), `gemm` (unfolded windows
+    /// times the kernel matrix, burn's tiled matmul) or `auto` (measure both once per layer
+    /// shape on this GPU and remember the faster).
+    #[arg(long, global = true, default_value = "auto")]
+    conv: ConvPath,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +94,7 @@ enum CliCommand {
 fn main() -> ExitCode {
     dynamicrafter_studio::cli::console::attach_parent();
     let args = Args::parse();
+    conv::set_path(args.conv);
     let result = match args.command {
         None => {
             let model = args.fixture_model.map(|v| dynamicrafter_studio::worker::protocol::ModelSource::Fixture {

@@ -71,6 +71,8 @@ pub struct Report {
     pub stages: Vec<StageCheck>,
     pub seconds: f64,
     pub reference_seconds: f64,
+    /// burn's backend and shader compiler as it ran (`…cubecl<wgpu<wgsl>>…`).
+    pub compiler: String,
 }
 
 impl Report {
@@ -80,7 +82,10 @@ impl Report {
 
     /// A table for the terminal or the app's message.
     pub fn table(&self) -> String {
-        let mut s = format!("selfcheck: {} {} against the CPU backend in f32\n", self.backend, self.precision);
+        let mut s = format!(
+            "selfcheck: {} {} against the CPU backend in f32\n  compiler: {}\n",
+            self.backend, self.precision, self.compiler
+        );
         for c in &self.stages {
             let verdict = if c.ok() { "ok" } else { "WRONG" };
             s.push_str(&format!("  {:<22} rel_l2 {:>10.3e}  bound {:>8.1e}  {verdict}\n", c.stage, c.rel_l2, c.bound));
@@ -221,5 +226,6 @@ pub fn run(backend: Backend, precision: Precision) -> Result<Report, SelfCheckEr
         StageCheck { stage: "DDIM step", rel_l2: rel_l2(&ours.latent, &reference.latent), bound: step },
         StageCheck { stage: "VAE decode", rel_l2: rel_l2(&ours.video, &reference.video), bound: step },
     ];
-    Ok(Report { backend, precision, stages, seconds, reference_seconds })
+    let compiler = crate::device::compiler_name(&backend.device());
+    Ok(Report { backend, precision, stages, seconds, reference_seconds, compiler })
 }

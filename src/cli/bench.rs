@@ -1,30 +1,26 @@
 //! `bench`: speed and memory of every stage of a preset with random weights (no checkpoint
 //! needed), at one or both precisions in the same run, printed as a table with ratios
-//! against a baseline matmul measured in the same run. For speed, not correctness.
-//!
-//! Timings wait for the device (`sync`) so they count finished work, not queued work.
-//! Memory: before each stage the pools are trimmed (`memory_cleanup`); the bytes the
-//! runtime has reserved after the stage approximate its peak (pools do not shrink on
-//! their own). Resident bytes per component are counted from the module tree.
+//! against a baseline matmul measured in the same run (the stages: `stages.rs`; the GPU
+//! report over presets, precisions and memory modes: `report.rs`). For speed, not
+//! correctness. Resident bytes per component are counted from the module tree.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use burn::tensor::{DType, Device, Distribution, Tensor};
+use burn::tensor::DType;
 
 use crate::device::{Backend, Precision, dtype_name};
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::{DynamiCrafter, prefix};
 use crate::pipeline::generate::Settings;
 use crate::pipeline::memory::MemoryMode;
-use crate::pipeline::runtime::{self, RunConfig, Runtime};
+use crate::pipeline::runtime::{self, RunConfig};
 use crate::weights::import::open_checkpoint;
 use crate::weights::vars::{RandomSource, TensorSource};
 
-/// The stages `--stages` can pick.
-const STAGES: [&str; 6] = ["text", "image", "vae-encode", "unet", "cfg-step", "decode"];
+use super::stages::{self, Row, STAGES, Shape, StageOptions, sync};
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -76,6 +72,21 @@ pub struct BenchArgs {
     /// the slope after warm-up. Needs `--fixture` or `--model`.
     #[arg(long, value_name = "N")]
     pub soak: Option<usize>,
+    /// Instead of one table: the GPU report into DIR (`report.json`, `report.md`): the
+    /// adapter and shader compiler, every stage of `--presets` × `--precision` ×
+    /// `--memories` with wall and device time, peak memory, TFLOP/s and both convolution
+    /// paths, the attention kernels chosen, and a generation of `--generation-steps`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["soak", "samplers", "model"])]
+    pub report: Option<PathBuf>,
+    /// The report's presets, comma-separated (`--fixture DIR` instead: that model).
+    #[arg(long, default_value = "512,1024")]
+    pub presets: String,
+    /// The report's memory modes, comma-separated.
+    #[arg(long, default_value = "balanced,low")]
+    pub memories: String,
+    /// Steps of the report's end-to-end generation (0: none).
+    #[arg(long, default_value_t = 25)]
+    pub generation_steps: usize,
 }
 
 /// Peak resident memory of this process (Linux), in bytes.
@@ -83,37 +94,7 @@ fn peak_rss() -> Option<u64> {
     super::soak::process_memory("VmHWM")
 }
 
-/// One measured stage at one precision.
-#[derive(Debug, Clone, serde::Serialize)]
-struct Row {
-    stage: String,
-    precision: &'static str,
-    seconds: f64,
-    /// Device bytes reserved after the stage (its peak), if the backend reports it.
-    peak_reserved: Option<u64>,
-}
-
-fn sync(device: &Device) -> anyhow::Result<()> {
-    device.sync().map_err(|e| anyhow::anyhow!("device error: {e:?}"))
-}
-
-/// Times `f` (`reps` runs after `warmup`), waiting for the device, and reads the pool peak.
-fn measure(device: &Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> anyhow::Result<(f64, Option<u64>)> {
-    device.memory_cleanup();
-    for _ in 0..warmup {
-        f();
-    }
-    sync(device)?;
-    let start = Instant::now();
-    for _ in 0..reps.max(1) {
-        f();
-    }
-    sync(device)?;
-    let secs = start.elapsed().as_secs_f64() / reps.max(1) as f64;
-    Ok((secs, device.memory_pool_usage().map(|u| u.bytes_reserved)))
-}
-
-fn parse_size(size: &Option<String>, defaults: &Settings) -> anyhow::Result<(usize, usize)> {
+pub(super) fn parse_size(size: &Option<String>, defaults: &Settings) -> anyhow::Result<(usize, usize)> {
     let (h, w) = match size {
         Some(s) => {
             let (h, w) = s.split_once(['x', 'X']).context("--size is HxW, e.g. 320x512")?;
@@ -132,7 +113,7 @@ fn precision(s: &str) -> anyhow::Result<Precision> {
     <Precision as clap::ValueEnum>::from_str(s, true).map_err(|e| anyhow::anyhow!("--precision: {e}"))
 }
 
-fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
+pub(super) fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
     if s.eq_ignore_ascii_case("both") {
         return Ok(vec![Precision::F32, Precision::F16]);
     }
@@ -142,103 +123,6 @@ fn precisions(s: &str) -> anyhow::Result<Vec<Precision>> {
 /// Bytes of the weights under `prefixes` in `dtype`.
 fn resident(cfg: &ModelConfig, prefixes: &[&str], dtype: DType) -> u64 {
     crate::pipeline::memory::params(cfg, prefixes) * dtype.size() as u64
-}
-
-struct Shape {
-    frames: usize,
-    h: usize,
-    w: usize,
-}
-
-/// Runs the chosen stages on one loaded model.
-fn stages_of(
-    rt: &Runtime,
-    a: &BenchArgs,
-    shape: &Shape,
-    wanted: &[String],
-    p: &'static str,
-) -> anyhow::Result<Vec<Row>> {
-    let m = &rt.model;
-    let (dev, enc) = (m.device(), m.encoder_device());
-    let exec = rt.execution();
-    let (frames, lh, lw) = (shape.frames, shape.h / 8, shape.w / 8);
-    let d = m.config.unet.context_dim;
-    let ctx_len = 77 + 16 * frames;
-    let (warm, reps) = (a.warmup, a.steps);
-    let mut rows = Vec::new();
-    let mut rec = |stage: &str, (seconds, peak): (f64, Option<u64>)| {
-        let gb = peak.map_or(String::from("-"), |b| format!("{:.2} GB", b as f64 / 1e9));
-        eprintln!("  [{p}] {stage}: {seconds:.3} s, device reserved {gb}");
-        rows.push(Row { stage: stage.to_owned(), precision: p, seconds, peak_reserved: peak });
-    };
-    let want = |s: &str| wanted.iter().any(|w| w == s);
-
-    let n = 2048;
-    let ma = Tensor::<2>::random([n, n], Distribution::Default, &dev).cast(m.dtype());
-    let mb = Tensor::<2>::random([n, n], Distribution::Default, &dev).cast(m.dtype());
-    rec("baseline: matmul 2048²", measure(&dev, warm, reps, || drop(ma.clone().matmul(mb.clone())))?);
-    drop((ma, mb));
-
-    if want("text") {
-        let mut ids = vec![49406i64, 320, 1215, 49407];
-        ids.resize(77, 0);
-        rec("text encoder (1 prompt)", measure(&enc, warm, reps, || drop(m.text.encode_ids(&[ids.clone()])))?);
-    }
-    if want("image") {
-        let img = Tensor::<4>::random([1, 3, 224, 224], Distribution::Default, &enc);
-        let mut run = || {
-            let tokens = m.vision.forward(img.clone());
-            crate::pipeline::conditioning::settle(&enc);
-            drop(m.resampler.forward(tokens));
-        };
-        rec("image encoder + Resampler", measure(&enc, warm, reps, &mut run)?);
-    }
-    if want("vae-encode") {
-        let frame = Tensor::<4>::random([1, 3, shape.h, shape.w], Distribution::Default, &enc);
-        rec("VAE encode (1 frame)", measure(&enc, warm, reps, || drop(m.vae.encode(frame.clone())))?);
-    }
-    let x = Tensor::<5>::random([1, 8, frames, lh, lw], Distribution::Default, &dev);
-    let ctx = Tensor::<3>::random([1, ctx_len, d], Distribution::Default, &dev);
-    let mut failure = None;
-    if want("unet") {
-        let r = measure(&dev, warm, reps, || {
-            if let Err(e) = m.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), exec.call) {
-                failure = Some(e);
-            }
-        })?;
-        rec(&format!("UNet call ({frames}×{lh}×{lw} latent)"), r);
-    }
-    if want("cfg-step") {
-        // The guidance branches exactly as the sampler runs them under this plan.
-        let r = measure(&dev, warm, reps, || {
-            let outs = if exec.batch_cfg {
-                let xb = Tensor::cat(vec![x.clone(), x.clone()], 0);
-                let cb = Tensor::cat(vec![ctx.clone(), ctx.clone()], 0);
-                m.unet
-                    .forward(xb, &[500, 500], cb, Some(&[24, 24]), exec.call)
-                    .map(|o| vec![o.clone().narrow(0, 0, 1), o.narrow(0, 1, 1)])
-            } else {
-                (0..2).map(|_| m.unet.forward(x.clone(), &[500], ctx.clone(), Some(&[24]), exec.call)).collect()
-            };
-            match outs {
-                Ok(o) if o.len() == 2 => drop(o[1].clone() + (o[0].clone() - o[1].clone()) * 7.5),
-                Ok(_) => {}
-                Err(e) => failure = Some(e),
-            }
-        })?;
-        let how = if exec.batch_cfg { "batched" } else { "2 calls" };
-        rec(&format!("CFG step ({how})"), r);
-    }
-    if let Some(e) = failure {
-        bail!(e);
-    }
-    if want("decode") {
-        let z = Tensor::<4>::random([1, 4, lh, lw], Distribution::Default, &dev);
-        let where_ = if rt.plan.decoder_on_host { " on the CPU" } else { "" };
-        let r = measure(&m.vae.decoder_device(), warm, reps, || drop(m.vae.decode(z.clone())))?;
-        rec(&format!("VAE decode (1 frame{where_})"), r);
-    }
-    Ok(rows)
 }
 
 /// The analytic sampler table (`--samplers`, `pipeline::solver_check`).
@@ -307,6 +191,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     if a.samplers {
         samplers_table()?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(dir) = &a.report {
+        return super::report::run(a, dir);
     }
     if let Some(generations) = a.soak {
         return super::soak::run(&soak_of(a, generations)?);
@@ -378,7 +265,8 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             after_load,
             rt.plan,
         ));
-        rows.extend(stages_of(&rt, a, &shape, &wanted, p)?);
+        let opts = StageOptions { warmup: a.warmup, reps: a.steps, conv_paths: Vec::new() };
+        rows.extend(stages::run(&rt, &opts, &shape, &wanted, p)?);
         loaded.push((p, load_s));
         drop(rt);
         dev.memory_cleanup();

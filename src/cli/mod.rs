@@ -8,7 +8,9 @@ pub mod export_args;
 pub mod import;
 pub mod inspect;
 pub mod progress;
+pub mod report;
 pub mod soak;
+pub mod stages;
 
 use std::path::Path;
 use std::process::ExitCode;

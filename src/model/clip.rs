@@ -5,7 +5,8 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use crate::model::config::{ClipTextConfig, ClipVisionConfig};
-use crate::model::nn::{LayerNorm, Linear, conv2d_acc, gelu, multi_head_attention};
+use crate::model::conv::conv2d_acc;
+use crate::model::nn::{LayerNorm, Linear, gelu, multi_head_attention};
 use crate::weights::vars::Vars;
 
 /// open_clip LayerNorm epsilon (fixtures README §1.3 `resolved.norm_eps`).

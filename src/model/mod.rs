@@ -3,6 +3,9 @@
 pub mod clip;
 pub mod clip_preprocess;
 pub mod config;
+pub mod conv;
+pub mod conv_choice;
+pub mod flops;
 pub mod nn;
 pub mod resampler;
 pub mod tokenizer;

@@ -9,8 +9,8 @@
 //! happens in f32 inside burn's attention kernels.
 
 use burn::tensor::activation;
-use burn::tensor::module::{attention, conv2d, linear};
-use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
+use burn::tensor::module::{attention, linear};
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::weights::vars::Vars;
@@ -40,6 +40,8 @@ impl Linear {
     /// # Shapes
     /// - x: `[..., in]` → `[..., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let [k, n] = self.weight.dims();
+        super::flops::matmul(x.shape().num_elements() / k.max(1), k, n);
         linear(x, self.weight.clone(), self.bias.clone())
     }
 }
@@ -129,97 +131,13 @@ impl GroupNorm {
     }
 }
 
-/// `torch.nn.Conv2d` (square kernel).
-#[derive(Debug, Clone)]
-pub struct Conv2d {
-    /// `[out, in, k, k]`.
-    pub weight: Tensor<4>,
-    pub bias: Option<Tensor<1>>,
-    pub stride: usize,
-    /// `(top, bottom)` and `(left, right)` padding.
-    pub padding: [(usize, usize); 2],
-}
-
-impl Conv2d {
-    /// Loads a convolution with symmetric padding `pad`.
-    pub fn load(vars: &Vars, cin: usize, cout: usize, k: usize, stride: usize, pad: usize, bias: bool) -> Self {
-        Self {
-            weight: vars.tensor("weight", [cout, cin, k, k]),
-            bias: bias.then(|| vars.tensor("bias", [cout])),
-            stride,
-            padding: [(pad, pad), (pad, pad)],
-        }
-    }
-
-    /// # Shapes
-    /// - x: `[n, in, h, w]` → `[n, out, h', w']`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let opts = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], 1);
-        conv2d_acc(x, &self.weight, self.bias.as_ref(), opts)
-    }
-
-    /// The dtype of the weights.
-    pub fn dtype(&self) -> DType {
-        self.weight.dtype()
-    }
-
-    /// The device of the weights.
-    pub fn device(&self) -> Device {
-        self.weight.device()
-    }
-}
-
-/// Compute dtype of a convolution over `x`: f32 when `x` is f16.
-///
-/// burn's direct convolution kernel on the WGSL path (no cooperative matrices) accumulates
-/// in the input dtype: measured on lavapipe, an f16 3×3 conv over 64 channels (576 terms)
-/// is off by 3.5e-3 from the same f16 values accumulated in f32 (f16 matmul: 2e-4), and the
-/// UNet's deepest convs sum 11,520 terms. So f16 convs run on f32 copies of their input and
-/// weights (resident weights stay f16; the copy lives for one call) and return f16.
-fn conv_dtype<const D: usize>(x: &Tensor<D>) -> DType {
-    if x.dtype() == DType::F16 { DType::F32 } else { x.dtype() }
-}
-
-/// `conv2d` with f32 accumulation in f16 (see [`conv_dtype`]), over as many samples at a
-/// time as the device can bind (see [`piece_limit`]).
-///
-/// # Shapes
-/// - x: `[n, in, h, w]`, weight `[out, in, kh, kw]` → `[n, out, h', w']`
-pub fn conv2d_acc(x: Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>, opts: ConvOptions<2>) -> Tensor<4> {
-    let limit = piece_limit(&x.device());
-    conv2d_within(x, weight, bias, opts, limit)
-}
-
-/// [`conv2d_acc`] over pieces of whole samples whose f32 input and output each hold at most
-/// `limit` elements (the output size assumes stride 1, the largest). Samples are
-/// independent: the result is the same.
-///
-/// # Shapes
-/// - as [`conv2d_acc`]
-pub fn conv2d_within(
-    x: Tensor<4>,
-    weight: &Tensor<4>,
-    bias: Option<&Tensor<1>>,
-    opts: ConvOptions<2>,
-    limit: Option<usize>,
-) -> Tensor<4> {
-    let [_, cin, h, w] = x.dims();
-    let cout = weight.dims()[0];
-    let rows = rows_within(limit, cin.max(cout) * h * w);
-    by_pieces(x, 0, rows.map(|r| r.max(1)), |x| {
-        let (dtype, acc) = (x.dtype(), conv_dtype(&x));
-        let y = conv2d(x.cast(acc), weight.clone().cast(acc), bias.map(|b| b.clone().cast(acc)), opts.clone());
-        y.cast(dtype)
-    })
-}
-
 /// `Conv3d` with kernel `(k, 1, 1)` and zero padding `(k/2, 0, 0)`: a convolution over time
 /// only (the UNet's `temopral_conv`), computed as one matmul of every position's time window
 /// by the kernel matrix. burn's WGSL backend has no implicit-GEMM convolution without
 /// cooperative matrices, so `conv3d` there is a direct kernel: on lavapipe the 512 UNet call
 /// (16×8×16 latent, f32) took 118 s with it and 101 s with this matmul. On the CPU backend
-/// the two agree to f32 rounding (tested). (The 3×3 spatial convs were tried as unfolded
-/// matmuls too and gained nothing there, 101 s, so they stay on burn's `conv2d`.)
+/// the two agree to f32 rounding (tested). (The 3×3 spatial convs can run the same way:
+/// `conv.rs`.)
 #[derive(Debug, Clone)]
 pub struct TemporalConv {
     /// `[in·k, out]`, rows in the checkpoint's `[in, k]` order.
@@ -268,6 +186,7 @@ impl TemporalConv {
         let x = Tensor::cat(vec![zeros.clone(), x, zeros], 1); // [(n h w), t + 2·pad, c]
         let taps: Vec<Tensor<3>> = (0..k).map(|j| x.clone().narrow(1, j, t)).collect();
         let windows = Tensor::stack::<4>(taps, 3).reshape([m * t, c * k]); // [(n h w t), (c k)]
+        super::flops::matmul(m * t, c * k, self.bias.dims()[0]);
         let y = linear(windows, self.weight.clone(), Some(self.bias.clone())); // [(n h w t), out]
         let cout = y.dims()[1];
         y.reshape([n, h, w, t, cout]).permute([0, 4, 3, 1, 2])
@@ -289,7 +208,7 @@ pub fn piece_limit(device: &Device) -> Option<usize> {
 
 /// How many slices of `per_slice` elements fit in `limit` (`None` when there is no limit;
 /// 0 when not even one fits, which the caller handles).
-fn rows_within(limit: Option<usize>, per_slice: usize) -> Option<usize> {
+pub(crate) fn rows_within(limit: Option<usize>, per_slice: usize) -> Option<usize> {
     limit.map(|l| l / per_slice.max(1))
 }
 
@@ -351,6 +270,8 @@ pub fn multi_head_attention_chunked(
     let split = |t: Tensor<3>, l: usize, d: usize| t.reshape([b, l, heads, d]).swap_dims(1, 2); // [b, h, l, d]
     let (k, v) = (split(k, lk, d), split(v, lk, dv));
     let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
+    super::flops::matmul(b * heads * lq, d, lk); // scores
+    super::flops::matmul(b * heads * lq, lk, dv); // weighted values
     let rows = match max_query_rows {
         Some(r) if !causal && r > 0 && r < lq => chunk_len(lq, r),
         _ => lq,
@@ -403,6 +324,7 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 #[cfg(test)]
 mod tests {
+    use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
@@ -455,7 +377,7 @@ mod tests {
     }
 
     /// Layers run in pieces below a device's binding limit equal one piece: GroupNorm split
-    /// by samples and by groups, a 3×3 conv by samples, a temporal conv by rows; the
+    /// by samples and by groups, a temporal conv by rows (convolutions: `conv.rs`); the
     /// temporal conv as a matmul equals burn's `conv3d`.
     #[test]
     fn pieces_below_the_binding_limit_equal_one_piece() {
@@ -473,16 +395,6 @@ mod tests {
         for limit in [per_sample, 2 * per_sample + 1, per_sample / 4, 70] {
             let e = rel(flat(gn.forward_within(x.clone(), Some(limit))), flat(whole.clone()));
             assert!(e <= 1e-6, "GroupNorm in pieces of {limit}: rel_l2 {e:e}");
-        }
-        let w = Tensor::<4>::random([48, 64, 3, 3], Distribution::Normal(0.0, 0.1), &device);
-        let b = Tensor::<1>::random([48], Distribution::Normal(0.0, 0.1), &device);
-        let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-        let flat48 = |t: Tensor<4>| t.reshape([1, 6 * 48, 35]);
-        let whole = conv2d_within(x.clone(), &w, Some(&b), opts.clone(), None);
-        for limit in [per_sample, 3 * per_sample] {
-            let e =
-                rel(flat48(conv2d_within(x.clone(), &w, Some(&b), opts.clone(), Some(limit))), flat48(whole.clone()));
-            assert!(e <= 1e-6, "conv2d in pieces of {limit}: rel_l2 {e:e}");
         }
         let v = x.reshape([2, 64, 3, 5, 7]);
         let wt = Tensor::<5>::random([48, 64, 3, 1, 1], Distribution::Normal(0.0, 0.1), &device);

@@ -4,7 +4,8 @@
 use burn::tensor::Tensor;
 
 use crate::model::config::VaeConfig;
-use crate::model::nn::{Conv2d, GroupNorm, multi_head_attention, silu};
+use crate::model::conv::Conv2d;
+use crate::model::nn::{GroupNorm, multi_head_attention, silu};
 use crate::weights::vars::Vars;
 
 /// VAE GroupNorm: 32 groups, eps 1e-6 (`Normalize`, ae_modules.py).

@@ -40,6 +40,8 @@ pub struct Runtime {
 /// Why a model could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    #[error(transparent)]
+    Adapter(#[from] crate::device::AdapterError),
     #[error("{0}")]
     Precision(String),
     #[error(transparent)]
@@ -55,6 +57,9 @@ impl RunConfig {
 
     /// The dtype the UNet will compute in.
     pub fn dtype(&self) -> Result<DType, RuntimeError> {
+        if self.backend == Backend::Wgpu {
+            crate::device::check_wgpu()?;
+        }
         let device = self.backend.device();
         self.precision.check(&device).map_err(RuntimeError::Precision)?;
         Ok(self.precision.resolve(self.backend, &device))

@@ -127,12 +127,85 @@ fn animate_through_the_binary_writes_the_clip() {
     assert!(text(&o).contains("possible values: auto, f16, f32"), "{}", text(&o));
 }
 
-/// `parity` through the binary on the tiny fixture, CPU backend: every case passes.
+/// `parity` through the binary on the tiny fixture, CPU backend: every case passes, with
+/// the convolutions on either path (`--conv direct`, `--conv gemm`; f16 too for the matmul
+/// path, which drops the direct path's f32 copies).
 #[test]
 fn parity_through_the_binary_passes_on_the_tiny_fixture() {
     let dir = crate::common::tiny_fixture();
-    let o = run(&["parity", dir.to_str().unwrap(), "--backend", "cpu"]);
+    let dir = dir.to_str().unwrap();
+    for extra in [&["--conv", "direct"][..], &["--conv", "gemm"], &["--conv", "gemm", "--precision", "f16"]] {
+        let o = run(&[&["parity", dir, "--backend", "cpu"][..], extra].concat());
+        let t = text(&o);
+        assert!(o.status.success(), "{extra:?}: {t}");
+        assert!(t.contains(" passed, 0 failed"), "{extra:?}: {t}");
+    }
+}
+
+/// `bench --report` on a fixture (CPU): report.json and report.md with every stage, the
+/// UNet call on both convolution paths with its FLOPs, the per-shape convolution choices
+/// and the end-to-end generation.
+#[test]
+fn bench_report_writes_json_and_markdown() {
+    let dir = crate::common::tiny_fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_dynamicrafter-studio"))
+        .args(["bench", "--report", out.to_str().unwrap(), "--fixture", dir.to_str().unwrap()])
+        .args(["--backend", "cpu", "--precision", "f32", "--memories", "balanced,low", "--warmup", "0"])
+        .args(["--steps", "1", "--generation-steps", "2"])
+        .env("DYNAMICRAFTER_CONV_CHOICES", "none")
+        .output()
+        .unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains(" passed, 0 failed"), "{t}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let configs = json["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2, "balanced and low");
+    let rows = configs[0]["rows"].as_array().unwrap();
+    let stage = |s: &str| rows.iter().find(|r| r["stage"].as_str().unwrap().contains(s)).unwrap_or_else(|| panic!("{s}: {t}"));
+    for s in ["baseline", "text encoder", "image encoder", "VAE encode", "conv direct", "conv gemm", "CFG step", "VAE decode"] {
+        assert!(stage(s)["seconds"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    let (direct, gemm) = (stage("conv direct")["flops"].as_u64().unwrap(), stage("conv gemm")["flops"].as_u64().unwrap());
+    assert!(direct > 0 && direct == gemm, "the same work either way: {direct} {gemm}");
+    assert_eq!(stage("baseline")["flops"].as_u64(), Some(2 * 2048u64.pow(3)));
+    assert!(!json["conv_choices"].as_array().unwrap().is_empty());
+    assert_eq!(json["generation"]["steps"].as_u64(), Some(2));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| UNet call (4×8×8 latent, conv gemm) |") && md.contains("## Generation"), "{md}");
+}
+
+/// Without a Vulkan driver, the commands that need the GPU stop at once with what to install
+/// (wgpu then offers only its OpenGL adapter, or none; burn's runtime hung on OpenGL before).
+#[test]
+fn without_a_vulkan_driver_the_gpu_commands_say_what_to_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = crate::common::tiny_fixture();
+    let out = tmp.path().join("r");
+    for args in [
+        vec!["bench", "--report", out.to_str().unwrap(), "--fixture", dir.to_str().unwrap()],
+        vec!["selfcheck", "--backend", "wgpu"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dynamicrafter-studio"))
+            .args(&args)
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed().as_secs() > 120 {
+                let _ = child.kill();
+                panic!("{args:?} hung without a Vulkan driver");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let o = child.wait_with_output().unwrap();
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?}: {t}");
+        assert!(t.contains("libvulkan1") && !t.contains("panicked"), "{args:?}: {t}");
+    }
 }

@@ -11,7 +11,8 @@ pub mod transformer;
 use burn::tensor::{DType, Tensor};
 
 use crate::model::config::UNetConfig;
-use crate::model::nn::{Conv2d, GroupNorm, Linear, silu};
+use crate::model::conv::Conv2d;
+use crate::model::nn::{GroupNorm, Linear, silu};
 use crate::model::vae::upsample_nearest2x;
 use crate::weights::vars::Vars;
 use attention::{CallOptions, TEXT_TOKENS};

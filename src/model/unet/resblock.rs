@@ -2,7 +2,8 @@
 
 use burn::tensor::Tensor;
 
-use crate::model::nn::{Conv2d, GroupNorm, Linear, TemporalConv, silu};
+use crate::model::conv::Conv2d;
+use crate::model::nn::{GroupNorm, Linear, TemporalConv, silu};
 use crate::weights::vars::Vars;
 
 /// ResBlock and `out` GroupNorms: 32 groups, eps 1e-5 (`GroupNormSpecific`, basics.py:76-87).
