@@ -5,7 +5,14 @@
 #   dist/gpu/dynamicrafter-studio.xz         the default (WGSL) build      (scripts/gpu_report.sh --pack)
 #   dist/gpu/dynamicrafter-studio-spirv.xz   the `vulkan-spirv` build, optional (--pack spirv)
 #   dist/gpu/fixture/                        optional: a fixture for the SPIR-V build's parity
+#                                            (the tiny one is 44 MB: with both binaries, ~39 MB
+#                                            compressed, it exceeds the 64 MiB a call can carry;
+#                                            the SPIR-V build's `selfcheck` compares every stage
+#                                            with the CPU backend instead)
 #   .gl/*.deb                                the Vulkan loader, where the machine lacks one
+#
+# The binary needs only glibc ≥ 2.35 and libstdc++ (`ldd`: no Vulkan link; wgpu opens the
+# loader at run time, and without one the report stops with what to install).
 #
 # Run from the repository root (or any folder holding dist/gpu): results go to $OUT (default
 # ./gpu-report), one folder per build: selfcheck.txt, report.json, report.md, the autotune
@@ -46,6 +53,7 @@ fi
 if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
+{ uname -a; cat /etc/os-release 2>/dev/null | head -2; ldd --version | head -1; } >"$OUT/machine.txt" 2>&1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$OUT/nvidia-smi.csv" 2>&1
 
 size_args=()

@@ -135,13 +135,14 @@ fn run(
     limit: Option<usize>,
 ) -> Tensor<4> {
     match path {
-        ConvPath::Gemm => gemm(x, weight, bias, opts, limit.map(|l| l.min(GEMM_PIECE))),
+        ConvPath::Gemm => gemm(x, weight, bias, opts, Some(limit.map_or(GEMM_PIECE, |l| l.min(GEMM_PIECE)))),
         ConvPath::Direct | ConvPath::Auto => direct(x, weight, bias, opts.clone(), limit),
     }
 }
 
 /// The most elements of unfolded windows the matmul path holds at once (64 Mi: 128 MB in f16),
-/// below the binding limit: the windows are `k·k` times the input they come from.
+/// on every backend and below the binding limit: the windows are `k·k` times the input they
+/// come from.
 const GEMM_PIECE: usize = 1 << 26;
 
 /// burn's `conv2d` over pieces of whole samples whose input and output each hold at most
