@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use dynamicrafter_studio::device::Backend;
 use dynamicrafter_studio::device::Precision;
+use dynamicrafter_studio::model::conv::{self, ConvPath};
 use dynamicrafter_studio::parity::{self, ParityOptions};
 use dynamicrafter_studio::pipeline::memory::MemoryMode;
 
@@ -61,6 +62,10 @@ fn tiny_parity_on_wgpu() {
     let dir = shared.join("fixtures/tiny");
     assert!(dir.is_dir(), "fixture {} not found (set DC_SHARED)", dir.display());
     let mut out = Vec::new();
+    // The convolutions on the tiled-matmul path here (the parity of the direct path on wgpu is
+    // older than it and unchanged; the self-check below runs it), not `auto`, whose one-off
+    // measurement of both paths per shape would double the shaders lavapipe compiles.
+    conv::set_path(ConvPath::Gemm);
     // f16 with the stated bounds; every case also runs in f32 on wgpu against the fixture's
     // own bounds (a failure of either fails the test).
     let opts =
@@ -72,7 +77,9 @@ fn tiny_parity_on_wgpu() {
     println!("{text}");
     assert_eq!(summary.failed, 0, "wgpu parity failures:\n{text}");
     assert_eq!(summary.not_implemented, 0);
-    // The user-facing self-check on the same device (same shapes: no new autotuning).
+    // The user-facing self-check on the same device (same shapes: no new autotuning), with
+    // burn's direct convolution kernel.
+    conv::set_path(ConvPath::Direct);
     let report = dynamicrafter_studio::selfcheck::run(Backend::Wgpu, Precision::F32).unwrap();
     println!("{}", report.table());
     assert!(report.ok(), "{}", report.table());

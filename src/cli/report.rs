@@ -104,7 +104,10 @@ pub fn run(a: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     };
     if a.backend == Backend::Wgpu {
         if !log_autotune_decisions(&decisions) {
-            report.notes.push("cubecl's configuration was read before the report could log autotune decisions: no attention table".into());
+            report.notes.push(
+                "cubecl's configuration was read before the report could log autotune decisions: no attention table"
+                    .into(),
+            );
         }
         // No adapter (or only OpenGL): stop here with the reason, before burn touches wgpu.
         report.adapter = Some(crate::device::adapter_info()?);
@@ -211,12 +214,13 @@ fn log_autotune_decisions(file: &Path) -> bool {
     CubeClRuntimeConfig::try_set(config)
 }
 
-/// One 25-step generation (by default) at the model's size, f16 where the device has it,
-/// balanced memory, timed from the image to the decoded frames.
+/// One 25-step generation (by default) at the model's frame count and size (`--size`), f16
+/// where the device has it, balanced memory, timed from the image to the decoded frames.
 fn generation(a: &BenchArgs, model: &Model) -> anyhow::Result<Generation> {
     let mut s = model.defaults.clone();
+    // The model's own frame count whatever `--frames` says: a generation cannot use another
+    // (the Resampler makes image tokens per frame; `Settings::validate`).
     s.steps = a.generation_steps;
-    s.frames = a.frames.unwrap_or(s.frames);
     (s.height, s.width) = parse_size(&a.size, &s)?;
     s.prompt = "a lighthouse on a cliff, waves crashing, golden hour".into();
     let precision = if a.backend == Backend::Wgpu { Precision::Auto } else { Precision::F32 };
@@ -232,12 +236,23 @@ fn generation(a: &BenchArgs, model: &Model) -> anyhow::Result<Generation> {
     dev.memory_cleanup();
     let mut sampling = 0.0;
     let start = Instant::now();
-    let out = generate(&rt.model, &tokenizer, &s, &frame, None, None, rt.execution(), &mut CondCache::new(), &|| false, |p| {
-        if let Progress::Step { seconds, .. } = p {
-            sampling += seconds;
-        }
-        ControlFlow::Continue(())
-    })?;
+    let out = generate(
+        &rt.model,
+        &tokenizer,
+        &s,
+        &frame,
+        None,
+        None,
+        rt.execution(),
+        &mut CondCache::new(),
+        &|| false,
+        |p| {
+            if let Progress::Step { seconds, .. } = p {
+                sampling += seconds;
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     eprintln!("  {} frames in {seconds:.1} s (sampling {sampling:.1} s)", out.frames.len());
     Ok(Generation {
@@ -324,9 +339,16 @@ fn gb(b: Option<u64>) -> String {
 /// The report as Markdown tables.
 fn markdown(r: &Report) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# DynamiCrafter Studio GPU report\n\nstudio {} · backend {} · `--conv {}`\n", r.version, r.backend, r.conv);
+    let _ = writeln!(
+        md,
+        "# DynamiCrafter Studio GPU report\n\nstudio {} · backend {} · `--conv {}`\n",
+        r.version, r.backend, r.conv
+    );
     if let Some(a) = &r.adapter {
-        let _ = writeln!(md, "| adapter | API | type | driver | f16 | timestamps | coop. matrix | max binding | compiler |");
+        let _ = writeln!(
+            md,
+            "| adapter | API | type | driver | f16 | timestamps | coop. matrix | max binding | compiler |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
         let _ = writeln!(
             md,
@@ -347,7 +369,15 @@ fn markdown(r: &Report) -> String {
         let _ = writeln!(
             md,
             "## {} · {} · memory {} · {} frames at {}×{}\n\n{}; loaded in {:.1} s, {} GB on the device\n",
-            c.preset, c.precision, c.memory, c.frames, c.height, c.width, c.plan, c.load_seconds, gb(c.loaded_bytes)
+            c.preset,
+            c.precision,
+            c.memory,
+            c.frames,
+            c.height,
+            c.width,
+            c.plan,
+            c.load_seconds,
+            gb(c.loaded_bytes)
         );
         let _ = writeln!(md, "| stage | wall s | device s | peak GB | GFLOP | TFLOP/s | × baseline TFLOP/s |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
@@ -385,7 +415,10 @@ fn markdown(r: &Report) -> String {
         let _ = writeln!(md);
     }
     if !r.attention.is_empty() {
-        let _ = writeln!(md, "## Attention kernel per shape (burn's autotune)\n\n| key | chosen | candidates |\n|---|---|---|");
+        let _ = writeln!(
+            md,
+            "## Attention kernel per shape (burn's autotune)\n\n| key | chosen | candidates |\n|---|---|---|"
+        );
         for a in &r.attention {
             let _ = writeln!(md, "| `{}` | {} | {} |", a.key, a.chosen, a.candidates.join("; "));
         }

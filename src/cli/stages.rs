@@ -100,7 +100,13 @@ pub struct StageOptions {
 }
 
 /// Runs the chosen stages on one loaded model, after a baseline matmul of the model's dtype.
-pub fn run(rt: &Runtime, opts: &StageOptions, shape: &Shape, wanted: &[String], p: &'static str) -> anyhow::Result<Vec<Row>> {
+pub fn run(
+    rt: &Runtime,
+    opts: &StageOptions,
+    shape: &Shape,
+    wanted: &[String],
+    p: &'static str,
+) -> anyhow::Result<Vec<Row>> {
     let m = &rt.model;
     let (dev, enc) = (m.device(), m.encoder_device());
     let exec = rt.execution();

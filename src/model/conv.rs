@@ -55,9 +55,24 @@ pub fn set_path(path: ConvPath) {
     PATH.store(path as u8, Ordering::Relaxed);
 }
 
-/// How convolutions run now.
+thread_local! {
+    /// A path for this thread only ([`with_path`]).
+    static THREAD_PATH: std::cell::Cell<Option<ConvPath>> = const { std::cell::Cell::new(None) };
+}
+
+/// How convolutions run now on this thread.
 pub fn path() -> ConvPath {
-    ConvPath::from_u8(PATH.load(Ordering::Relaxed))
+    THREAD_PATH.get().unwrap_or_else(|| ConvPath::from_u8(PATH.load(Ordering::Relaxed)))
+}
+
+/// Runs `f` with this thread's convolutions on `path`, whatever the process's choice: for
+/// comparisons that must take the same path on both sides (with `auto`, a batch of two may
+/// measure faster on the other path than a batch of one, and sum in another order).
+pub fn with_path<T>(path: ConvPath, f: impl FnOnce() -> T) -> T {
+    let before = THREAD_PATH.replace(Some(path));
+    let out = f();
+    THREAD_PATH.set(before);
+    out
 }
 
 /// `torch.nn.Conv2d` (square kernel).
@@ -113,7 +128,9 @@ pub fn conv2d_acc(x: Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>, op
     super::flops::matmul(n * ho * wo, cin * kh * kw, cout);
     let limit = piece_limit(&x.device());
     let chosen = match path() {
-        ConvPath::Auto => super::conv_choice::choose(&x, weight, &opts, |p| run(p, x.clone(), weight, bias, &opts, limit)),
+        ConvPath::Auto => {
+            super::conv_choice::choose(&x, weight, &opts, |p| run(p, x.clone(), weight, bias, &opts, limit))
+        }
         p => p,
     };
     run(chosen, x, weight, bias, &opts, limit)

@@ -67,7 +67,12 @@ fn shape(x: &Tensor<4>, weight: &Tensor<4>, opts: &ConvOptions<2>) -> String {
 }
 
 /// The remembered or newly measured path for this convolution; `run` runs it one way.
-pub fn choose(x: &Tensor<4>, weight: &Tensor<4>, opts: &ConvOptions<2>, run: impl Fn(ConvPath) -> Tensor<4>) -> ConvPath {
+pub fn choose(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    opts: &ConvOptions<2>,
+    run: impl Fn(ConvPath) -> Tensor<4>,
+) -> ConvPath {
     let device = x.device();
     let (adapter, shape) = (adapter(&device), shape(x, weight, opts));
     {

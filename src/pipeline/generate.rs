@@ -147,7 +147,7 @@ impl Settings {
 pub enum SettingsError {
     #[error("steps must be between 1 and 1000 (got {0})")]
     Steps(usize),
-    #[error("frames must be between 2 and the model's {max} (got {got})")]
+    #[error("this model makes exactly {max} frames (got {got}): its image tokens are made per frame")]
     Frames { got: usize, max: usize },
     #[error("the output size {h}x{w} is not allowed: height and width must be positive multiples of {multiple} pixels")]
     Size { h: usize, w: usize, multiple: usize },

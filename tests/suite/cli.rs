@@ -163,11 +163,22 @@ fn bench_report_writes_json_and_markdown() {
     let configs = json["configs"].as_array().unwrap();
     assert_eq!(configs.len(), 2, "balanced and low");
     let rows = configs[0]["rows"].as_array().unwrap();
-    let stage = |s: &str| rows.iter().find(|r| r["stage"].as_str().unwrap().contains(s)).unwrap_or_else(|| panic!("{s}: {t}"));
-    for s in ["baseline", "text encoder", "image encoder", "VAE encode", "conv direct", "conv gemm", "CFG step", "VAE decode"] {
+    let stage =
+        |s: &str| rows.iter().find(|r| r["stage"].as_str().unwrap().contains(s)).unwrap_or_else(|| panic!("{s}: {t}"));
+    for s in [
+        "baseline",
+        "text encoder",
+        "image encoder",
+        "VAE encode",
+        "conv direct",
+        "conv gemm",
+        "CFG step",
+        "VAE decode",
+    ] {
         assert!(stage(s)["seconds"].as_f64().unwrap() > 0.0, "{s}");
     }
-    let (direct, gemm) = (stage("conv direct")["flops"].as_u64().unwrap(), stage("conv gemm")["flops"].as_u64().unwrap());
+    let (direct, gemm) =
+        (stage("conv direct")["flops"].as_u64().unwrap(), stage("conv gemm")["flops"].as_u64().unwrap());
     assert!(direct > 0 && direct == gemm, "the same work either way: {direct} {gemm}");
     assert_eq!(stage("baseline")["flops"].as_u64(), Some(2 * 2048u64.pow(3)));
     assert!(!json["conv_choices"].as_array().unwrap().is_empty());

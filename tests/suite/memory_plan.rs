@@ -9,6 +9,7 @@ use dynamicrafter_studio::device::Backend;
 use dynamicrafter_studio::imaging::load::{LoadOptions, load_image};
 use dynamicrafter_studio::model::DynamiCrafter;
 use dynamicrafter_studio::model::config::ModelConfig;
+use dynamicrafter_studio::model::conv::{self, ConvPath};
 use dynamicrafter_studio::model::tokenizer::ClipTokenizer;
 use dynamicrafter_studio::model::unet::attention::{BranchWeights, CallOptions};
 use dynamicrafter_studio::parity::rel_l2;
@@ -79,8 +80,10 @@ fn batched_guidance_equals_separate_calls() {
         [Guidance { cfg: 7.5, cfg_img: None, rescale: 0.7 }, Guidance { cfg: 7.5, cfg_img: Some(3.0), rescale: 0.7 }]
     {
         let call = CallOptions { weights, chunk_elems: None };
-        let separate = run_sampler(&m, guidance, Execution { call, batch_cfg: false });
-        let batched = run_sampler(&m, guidance, Execution { call, batch_cfg: true });
+        // One convolution path on both sides (`auto` may choose per batch size).
+        let run =
+            |batch_cfg| conv::with_path(ConvPath::Direct, || run_sampler(&m, guidance, Execution { call, batch_cfg }));
+        let (separate, batched) = (run(false), run(true));
         let err = rel_l2(&batched, &separate);
         assert!(err <= 1e-6, "{guidance:?}: batched vs separate rel_l2 {err:e}");
     }
