@@ -78,7 +78,7 @@ struct AttentionChoice {
     candidates: Vec<String>,
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize)]
 struct Report {
     version: &'static str,
     backend: String,
@@ -146,8 +146,7 @@ pub fn run(a: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
                 });
                 drop(rt);
                 dev.memory_cleanup();
-                report.conv_choices = conv_choice::measured();
-                write(&report, dir, &decisions)?;
+                write(&mut report, dir, &decisions)?;
             }
         }
     }
@@ -156,8 +155,7 @@ pub fn run(a: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
             report.generation = Some(generation(a, model)?);
         }
     }
-    report.conv_choices = conv_choice::measured();
-    write(&report, dir, &decisions)?;
+    write(&mut report, dir, &decisions)?;
     print!("{}", markdown(&report));
     eprintln!("wrote {} and {}", dir.join("report.json").display(), dir.join("report.md").display());
     Ok(ExitCode::SUCCESS)
@@ -319,16 +317,16 @@ fn attention_choices(file: &Path) -> Vec<AttentionChoice> {
     out
 }
 
-fn write(report: &Report, dir: &Path, decisions: &Path) -> anyhow::Result<()> {
-    let mut report_now = serde_json::to_value(report)?;
-    let attention = attention_choices(decisions);
-    report_now["attention"] = serde_json::to_value(&attention)?;
+/// Brings the report up to date with what this process measured (the convolution choices, the
+/// autotune decisions logged so far) and writes it as JSON and Markdown.
+fn write(report: &mut Report, dir: &Path, decisions: &Path) -> anyhow::Result<()> {
+    report.conv_choices = conv_choice::measured();
+    report.attention = attention_choices(decisions);
     let json: PathBuf = dir.join("report.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&report_now)?)
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
     let md = dir.join("report.md");
-    let with_attention = Report { attention, ..report.clone() };
-    std::fs::write(&md, markdown(&with_attention)).with_context(|| format!("cannot write {}", md.display()))?;
+    std::fs::write(&md, markdown(report)).with_context(|| format!("cannot write {}", md.display()))?;
     Ok(())
 }
 
