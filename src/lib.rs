@@ -20,6 +20,7 @@ pub mod imaging;
 pub mod model;
 pub mod parity;
 pub mod pipeline;
+pub mod rife;
 pub mod selfcheck;
 pub mod weights;
 pub mod worker;

@@ -89,6 +89,8 @@ enum CliCommand {
     Import(cli::import::ImportArgs),
     /// List the tensors of a checkpoint and check them against a preset.
     Inspect(cli::inspect::InspectArgs),
+    /// Make a clip smoother: RIFE frame interpolation ×2, ×4… of a GIF or a frame folder.
+    Interpolate(cli::interpolate::InterpolateArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +121,7 @@ fn main() -> ExitCode {
         Some(CliCommand::Import(a)) => cli::import::run(&a),
         Some(CliCommand::Download(a)) => cli::download::run(&a),
         Some(CliCommand::Inspect(a)) => cli::inspect::run(&a),
+        Some(CliCommand::Interpolate(a)) => cli::interpolate::run(&a),
     };
     match result {
         Ok(code) => code,

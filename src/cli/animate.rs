@@ -89,6 +89,12 @@ pub struct AnimateArgs {
     /// GPU memory of the card in GB: refuse runs estimated not to fit, and let `auto` choose.
     #[arg(long)]
     pub vram_gb: Option<f32>,
+    /// Frame interpolation with RIFE after the generation: 2 or 4 frames per frame; the
+    /// written file plays at `--fps` × this, so its duration is kept.
+    #[arg(long, default_value_t = 1)]
+    pub interpolate: usize,
+    #[command(flatten)]
+    pub rife: crate::cli::interpolate::RifeArgs,
 }
 
 fn fit_mode(s: &str) -> anyhow::Result<FitMode> {
@@ -180,6 +186,17 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     if a.out.exists() && !a.export.overwrite {
         bail!("{} already exists (pass --overwrite to replace it)", a.out.display());
     }
+    if a.interpolate > 1 {
+        options.fps *= a.interpolate as f32;
+        options.validate()?;
+    }
+    // The RIFE file is found (and its keys checked) before the long generation.
+    let rife = (a.interpolate > 1)
+        .then(|| {
+            let path = super::interpolate::rife_model_path(a.rife.rife_model.as_deref())?;
+            super::interpolate::load(&path, a.backend, a.precision)
+        })
+        .transpose()?;
     let opts = LoadOptions::default();
     let img = load_image(&a.image, &opts)?;
     let img2 = a.image2.as_deref().map(|p: &Path| load_image(p, &opts)).transpose()?;
@@ -232,7 +249,11 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     });
     bar.finish_and_clear();
     let generation = generation?;
-    let clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
+    let mut clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
+    if let Some(net) = &rife {
+        let o = crate::rife::Options { timestep: 0.5, scale: a.rife.scale, ensemble: a.rife.ensemble };
+        clip = super::interpolate::interpolate(net, &clip, a.interpolate, o)?;
+    }
     let comment = serde_json::to_string(&s).ok();
     options.metadata = comment;
     let format = export(&clip, &a.out, &options)?;

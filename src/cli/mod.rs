@@ -7,6 +7,7 @@ pub mod download;
 pub mod export_args;
 pub mod import;
 pub mod inspect;
+pub mod interpolate;
 pub mod progress;
 pub mod report;
 pub mod soak;

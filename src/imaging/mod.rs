@@ -4,6 +4,7 @@
 //! bilinear resizing ([`resize`]). Fitting an image to the model's size is the pipeline's
 //! ([`crate::pipeline::preprocess`]).
 
+pub mod clip_file;
 pub mod load;
 pub mod resize;
 pub mod tensor;

@@ -34,7 +34,8 @@ pub enum FixtureError {
 pub struct Fixture {
     pub dir: PathBuf,
     pub config_json: Value,
-    pub config: ModelConfig,
+    /// The DynamiCrafter model of the fixture; `None` for other kinds (`"kind": "rife"`).
+    pub config: Option<ModelConfig>,
     pub cases: Value,
     golden: Vec<u8>,
     golden_path: PathBuf,
@@ -56,7 +57,10 @@ impl Fixture {
     /// Opens `dir`.
     pub fn open(dir: &Path) -> Result<Self, FixtureError> {
         let config_json = read_json(&dir.join("config.json"))?;
-        let config = ModelConfig::from_fixture_json(&config_json)?;
+        let config = match Self::kind_of(&config_json) {
+            "dynamicrafter" => Some(ModelConfig::from_fixture_json(&config_json)?),
+            _ => None,
+        };
         let cases = read_json(&dir.join("cases.json"))?;
         let golden_path = dir.join("golden.safetensors");
         let golden =
@@ -64,6 +68,17 @@ impl Fixture {
         SafeTensors::deserialize(&golden)
             .map_err(|e| FixtureError::Golden { path: golden_path.clone(), msg: e.to_string() })?;
         Ok(Self { dir: dir.into(), config_json, config, cases, golden, golden_path })
+    }
+
+    /// `config.json` → `kind`: `dynamicrafter` (the default, the shared fixtures' schema)
+    /// or `rife` (`tests/fixtures/rife-*`).
+    fn kind_of(config_json: &Value) -> &str {
+        config_json.get("kind").and_then(Value::as_str).unwrap_or("dynamicrafter")
+    }
+
+    /// This fixture's kind (see [`Self::kind_of`]).
+    pub fn kind(&self) -> &str {
+        Self::kind_of(&self.config_json)
     }
 
     /// A top-level integer of `config.json` (`frames`, `height`, …).

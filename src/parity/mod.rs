@@ -5,6 +5,7 @@
 
 pub mod fixture;
 pub(crate) mod metrics;
+pub mod rife;
 mod sampling;
 pub(crate) mod stages;
 
@@ -133,6 +134,8 @@ pub struct CaseRunner<'f> {
     /// whatever the compute precision.
     pub weights_f16: bool,
     model: OnceCell<Result<Runtime, String>>,
+    /// The RIFE network of a `rife` fixture.
+    rife: OnceCell<Result<crate::rife::IFNet, String>>,
 }
 
 impl<'f> CaseRunner<'f> {
@@ -147,7 +150,8 @@ impl<'f> CaseRunner<'f> {
                 let ckpt = open_checkpoint(&path).map_err(|e| e.to_string())?;
                 let size = |k| self.fx.size(k).map_err(|e| e.to_string());
                 let (f, h, w) = (size("frames")?, size("height")?, size("width")?);
-                runtime::load(&ckpt, &self.fx.config, self.run, f, h, w).map_err(|e| e.to_string())
+                let cfg = self.fx.config.as_ref().ok_or("this fixture has no DynamiCrafter model")?;
+                runtime::load(&ckpt, cfg, self.run, f, h, w).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -225,7 +229,15 @@ pub fn run(dir: &Path, opts: ParityOptions, out: &mut dyn Write) -> Result<Summa
     let run = RunConfig { backend: opts.backend, precision: opts.precision, memory: opts.memory, budget_gb: None };
     let dtype = run.dtype().map_err(|e| FixtureError::Runtime(e.to_string()))?;
     let weights_f16 = opts.model.as_deref().is_some_and(stores_f16_weights);
-    let runner = CaseRunner { fx: &fx, run, dtype, weights: opts.model.clone(), weights_f16, model: OnceCell::new() };
+    let runner = CaseRunner {
+        fx: &fx,
+        run,
+        dtype,
+        weights: opts.model.clone(),
+        weights_f16,
+        model: OnceCell::new(),
+        rife: OnceCell::new(),
+    };
     let f32_run = RunConfig { precision: Precision::F32, ..run };
     let reference = (dtype != DType::F32).then(|| CaseRunner {
         fx: &fx,
@@ -234,6 +246,7 @@ pub fn run(dir: &Path, opts: ParityOptions, out: &mut dyn Write) -> Result<Summa
         weights: opts.model.clone(),
         weights_f16,
         model: OnceCell::new(),
+        rife: OnceCell::new(),
     });
     writeln!(
         out,

@@ -42,6 +42,7 @@ pub(super) fn run_case(r: &CaseRunner, name: &str, stage: &str, case: &Value) ->
         "ddim_schedule" => ddim(r, name, case),
         "unet" => unet(r, name, case),
         "sampling" => super::sampling::run(r, name, case),
+        "rife" => super::rife::run(r, name, case),
         other => Ok(vec![Check {
             name: name.into(),
             metric: "-",

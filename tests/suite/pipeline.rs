@@ -171,6 +171,8 @@ fn animate_writes_a_gif_end_to_end() {
         precision: Precision::Auto,
         memory: MemoryMode::Auto,
         vram_gb: None,
+        interpolate: 1,
+        rife: Default::default(),
     };
     animate(&args).unwrap();
     let file = std::fs::File::open(&out).unwrap();
