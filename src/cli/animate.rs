@@ -7,10 +7,13 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use image::RgbImage;
 
 use crate::cli::export_args::ExportArgs;
 use crate::device::{Backend, Precision};
 use crate::export::{Clip, export};
+use crate::history::digest;
+use crate::imaging::clip_file::read_clip;
 use crate::imaging::load::{LoadOptions, load_image};
 use crate::model::config::{ModelConfig, Variant};
 use crate::model::tokenizer::ClipTokenizer;
@@ -20,6 +23,7 @@ use crate::pipeline::generate::{Phase, Progress, Settings, generate};
 use crate::pipeline::memory::MemoryMode;
 use crate::pipeline::preprocess::{FitMode, prepare_frame};
 use crate::pipeline::runtime::{self, RunConfig};
+use crate::pipeline::storyboard;
 use crate::weights::import::{Detection, detect_variant, open_checkpoint};
 
 /// Arguments of `animate`.
@@ -34,8 +38,25 @@ pub struct AnimateArgs {
     /// A fixture-style `config.json` describing a non-official model (tests).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub image: PathBuf,
+    /// The input image (not with `--keyframes` or `--continue-from`).
+    #[arg(long, required_unless_present_any = ["keyframes", "continue_from"])]
+    pub image: Option<PathBuf>,
+    /// A storyboard: 2 or more keyframes in order; each neighbouring pair becomes one
+    /// interpolation segment (the 512_interp model), joined without doubled frames.
+    #[arg(long, num_args = 2.., conflicts_with_all = ["image", "image2", "continue_from"])]
+    pub keyframes: Vec<PathBuf>,
+    /// With `--keyframes`: add the segment from the last keyframe back to the first.
+    #[arg(long = "loop", requires = "keyframes")]
+    pub looped: bool,
+    /// With `--keyframes`: one prompt per segment, in order (default: `--prompt` for all).
+    #[arg(long = "segment-prompt")]
+    pub segment_prompts: Vec<String>,
+    /// Continue a clip (GIF or frame folder): a new clip from its last frame, appended.
+    #[arg(long, conflicts_with_all = ["image", "image2"])]
+    pub continue_from: Option<PathBuf>,
+    /// With `--continue-from`: blend this many frames across the join (0: a plain cut).
+    #[arg(long, default_value_t = 0, requires = "continue_from")]
+    pub crossfade: usize,
     /// The last frame for `--mode interp`.
     #[arg(long)]
     pub image2: Option<PathBuf>,
@@ -177,7 +198,7 @@ fn describe_model(a: &AnimateArgs) -> anyhow::Result<Described> {
 pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let fit = fit_mode(&a.fit)?;
     let mode = Mode::parse(&a.mode).with_context(|| format!("unknown --mode `{}`", a.mode))?;
-    if mode == Mode::Interpolation && a.image2.is_none() {
+    if mode == Mode::Interpolation && a.image2.is_none() && a.keyframes.is_empty() {
         bail!("--mode interp needs --image2 (the last frame)");
     }
     crate::export::Format::from_path(&a.out)?;
@@ -197,13 +218,16 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
             super::interpolate::load(&path, a.backend, a.precision)
         })
         .transpose()?;
-    let opts = LoadOptions::default();
-    let img = load_image(&a.image, &opts)?;
-    let img2 = a.image2.as_deref().map(|p: &Path| load_image(p, &opts)).transpose()?;
+    let inputs = Inputs::read(a, mode)?;
 
     let t0 = Instant::now();
     let (ckpt, cfg, variant, fixture) = describe_model(a)?;
-    let s = settings(a, variant, &cfg, fixture.as_ref())?;
+    let mut s = settings(a, variant, &cfg, fixture.as_ref())?;
+    if !a.keyframes.is_empty() {
+        s.mode = Mode::Interpolation;
+    } else if a.continue_from.is_some() {
+        s.mode = Mode::ImageToVideo;
+    }
     let run = RunConfig { backend: a.backend, precision: a.precision, memory: a.memory, budget_gb: a.vram_gb };
     let plan = run.plan(&cfg, s.frames, s.height, s.width)?;
     let calls = s.guidance().unet_calls();
@@ -220,42 +244,72 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let model = &rt.model;
     s.validate(model)?;
     eprintln!("model loaded in {:.1} s", t0.elapsed().as_secs_f64());
-    let frame = prepare_frame(&img, s.height, s.width, fit, [0, 0, 0]);
-    let frame2 = img2.as_ref().map(|i| prepare_frame(i, s.height, s.width, fit, [0, 0, 0]));
     let tokenizer = ClipTokenizer::new()?;
 
     let start = Instant::now();
     let mut cache = CondCache::new();
-    let mut sampled_s = 0.0;
     let exec = rt.execution();
-    let bar = super::progress::bar(s.steps as u64, super::progress::STEPS);
-    let generation = generate(model, &tokenizer, &s, &frame, frame2.as_ref(), None, exec, &mut cache, &|| false, |p| {
-        match p {
-            Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
-            Progress::Phase(Phase::Decoding { .. }) => {
-                bar.finish_and_clear();
-                eprintln!("sampled in {sampled_s:.1} s; decoding {} frames", s.frames);
-            }
-            Progress::Phase(Phase::Sampling { .. }) => {}
-            Progress::Step { step, total, seconds, .. } => {
-                sampled_s += seconds;
-                bar.set_length(total as u64);
-                bar.set_position(step as u64 + 1);
-                bar.set_message(format!("{:.2} s/step", sampled_s / (step + 1) as f64));
-            }
-            Progress::Conditioned { .. } | Progress::Decoded { .. } => {}
+    let mut clips: Vec<Vec<Vec<u8>>> = Vec::new();
+    let (mut width, mut height) = (s.width, s.height);
+    let n = inputs.segments.len();
+    for (i, seg) in inputs.segments.iter().enumerate() {
+        let mut si = s.clone();
+        si.seed = s.seed.wrapping_add(i as u64);
+        if let Some(p) = &seg.prompt {
+            si.prompt = p.clone();
         }
-        ControlFlow::Continue(())
-    });
-    bar.finish_and_clear();
-    let generation = generation?;
-    let mut clip = Clip { width: generation.width, height: generation.height, frames: generation.frames };
+        if n > 1 {
+            eprintln!("segment {}/{n}: keyframe {} → {} (seed {})", i + 1, seg.label.0, seg.label.1, si.seed);
+        }
+        let frame = prepare_frame(&seg.image, si.height, si.width, fit, [0, 0, 0]);
+        let frame2 = seg.image2.as_ref().map(|i| prepare_frame(i, si.height, si.width, fit, [0, 0, 0]));
+        let mut sampled_s = 0.0;
+        let bar = super::progress::bar(si.steps as u64, super::progress::STEPS);
+        let generation =
+            generate(model, &tokenizer, &si, &frame, frame2.as_ref(), None, exec, &mut cache, &|| false, |p| {
+                match p {
+                    Progress::Phase(Phase::Encoding) => eprintln!("encoding the image and the prompt"),
+                    Progress::Phase(Phase::Decoding { .. }) => {
+                        bar.finish_and_clear();
+                        eprintln!("sampled in {sampled_s:.1} s; decoding {} frames", si.frames);
+                    }
+                    Progress::Phase(Phase::Sampling { .. }) => {}
+                    Progress::Step { step, total, seconds, .. } => {
+                        sampled_s += seconds;
+                        bar.set_length(total as u64);
+                        bar.set_position(step as u64 + 1);
+                        bar.set_message(format!("{:.2} s/step", sampled_s / (step + 1) as f64));
+                    }
+                    Progress::Conditioned { .. } | Progress::Decoded { .. } => {}
+                }
+                ControlFlow::Continue(())
+            });
+        bar.finish_and_clear();
+        let generation = generation?;
+        (width, height) = (generation.width, generation.height);
+        clips.push(generation.frames);
+    }
+    let frames = match &inputs.join {
+        Join::Single => clips.remove(0),
+        Join::Storyboard { looped } => storyboard::join(&clips, *looped),
+        Join::Continue { clip, .. } => {
+            if (clip.width, clip.height) != (width, height) {
+                bail!(
+                    "{} is {}×{}, this model makes {width}×{height} clips: they cannot be joined",
+                    a.continue_from.as_deref().unwrap_or(Path::new("")).display(),
+                    clip.width,
+                    clip.height
+                );
+            }
+            storyboard::append(&clip.frames, &clips[0], a.crossfade)
+        }
+    };
+    let mut clip = Clip { width, height, frames };
     if let Some(net) = &rife {
         let o = crate::rife::Options { timestep: 0.5, scale: a.rife.scale, ensemble: a.rife.ensemble };
         clip = super::interpolate::interpolate(net, &clip, a.interpolate, o)?;
     }
-    let comment = serde_json::to_string(&s).ok();
-    options.metadata = comment;
+    options.metadata = Some(inputs.metadata(&s, a).to_string());
     let format = export(&clip, &a.out, &options)?;
     eprintln!(
         "wrote {} ({format:?}, {} frames) in {:.1} s",
@@ -264,4 +318,107 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
         start.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One generation to run.
+struct SegmentInput {
+    image: RgbImage,
+    image2: Option<RgbImage>,
+    prompt: Option<String>,
+    /// Keyframe numbers (1-based) for the progress lines.
+    label: (usize, usize),
+}
+
+/// How the generations become one clip.
+enum Join {
+    Single,
+    Storyboard { looped: bool },
+    Continue { clip: Clip, last_frame_hash: String },
+}
+
+/// What `animate` generates, read before the model loads.
+struct Inputs {
+    segments: Vec<SegmentInput>,
+    join: Join,
+}
+
+impl Inputs {
+    fn read(a: &AnimateArgs, mode: Mode) -> anyhow::Result<Self> {
+        let opts = LoadOptions::default();
+        if !a.keyframes.is_empty() {
+            let keys = a.keyframes.iter().map(|p| load_image(p, &opts)).collect::<Result<Vec<_>, _>>()?;
+            let plan = storyboard::segments(keys.len(), a.looped);
+            if !a.segment_prompts.is_empty() && a.segment_prompts.len() != plan.len() {
+                bail!("{} --segment-prompt given for {} segments", a.segment_prompts.len(), plan.len());
+            }
+            let segments = plan
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| SegmentInput {
+                    image: keys[seg.from].clone(),
+                    image2: Some(keys[seg.to].clone()),
+                    prompt: a.segment_prompts.get(i).cloned(),
+                    label: (seg.from + 1, seg.to + 1),
+                })
+                .collect();
+            return Ok(Self { segments, join: Join::Storyboard { looped: a.looped } });
+        }
+        if let Some(path) = &a.continue_from {
+            let (clip, _) = read_clip(path)?;
+            let last = clip.frames.last().cloned().unwrap_or_default();
+            let image = RgbImage::from_raw(clip.width as u32, clip.height as u32, last)
+                .with_context(|| format!("{}: the last frame is damaged", path.display()))?;
+            let last_frame_hash = digest(image.as_raw());
+            let seg = SegmentInput { image, image2: None, prompt: None, label: (1, 1) };
+            return Ok(Self { segments: vec![seg], join: Join::Continue { clip, last_frame_hash } });
+        }
+        let image = load_image(a.image.as_deref().context("--image is required")?, &opts)?;
+        let image2 = a.image2.as_deref().map(|p: &Path| load_image(p, &opts)).transpose()?;
+        if mode == Mode::Interpolation && image2.is_none() {
+            bail!("--mode interp needs --image2 (the last frame)");
+        }
+        Ok(Self { segments: vec![SegmentInput { image, image2, prompt: None, label: (1, 2) }], join: Join::Single })
+    }
+
+    /// The generation settings stored in the file, with the storyboard or the continued
+    /// clip (and the hash of the frame the continuation started from).
+    fn metadata(&self, s: &Settings, a: &AnimateArgs) -> serde_json::Value {
+        let mut m = serde_json::to_value(s).unwrap_or_default();
+        let extra = match &self.join {
+            Join::Single => None,
+            Join::Storyboard { looped } => Some((
+                "storyboard",
+                serde_json::json!({
+                    "keyframes": a.keyframes,
+                    "loop": looped,
+                    "segments": self.segments.iter().enumerate().map(|(i, g)| serde_json::json!({
+                        "from": g.label.0 - 1, "to": g.label.1 - 1,
+                        "seed": s.seed.wrapping_add(i as u64),
+                        "prompt": g.prompt.as_deref().unwrap_or(&s.prompt),
+                    })).collect::<Vec<_>>(),
+                }),
+            )),
+            Join::Continue { clip, last_frame_hash } => Some((
+                "continued_from",
+                serde_json::json!({
+                    "clip": a.continue_from,
+                    "frames": clip.frames.len(),
+                    "input_frame_hash": last_frame_hash,
+                    "crossfade": a.crossfade,
+                }),
+            )),
+        };
+        if let (Some((k, v)), Some(obj)) = (extra, m.as_object_mut()) {
+            obj.insert(k.into(), v);
+        }
+        if a.interpolate > 1 {
+            if let Some(obj) = m.as_object_mut() {
+                obj.insert(
+                    "interpolate".into(),
+                    serde_json::json!({"factor": a.interpolate, "rife_scale": a.rife.scale}),
+                );
+            }
+        }
+        m
+    }
 }

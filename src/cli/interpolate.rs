@@ -18,14 +18,14 @@ use crate::rife::{IFNet, Options, interpolate_clip, load_rife, output_frames};
 #[derive(Debug, Clone, Args)]
 pub struct RifeArgs {
     /// RIFE weights (`rife47.pth`, `rife49.pth`); default: the newest one in the model folder.
-    #[arg(long = "rife-model")]
+    #[arg(id = "rife_model", long = "rife-model")]
     pub rife_model: Option<PathBuf>,
     /// Flow resolution: 0.25, 0.5, 1 (default), 2 or 4; below 1 for large or fast-moving
     /// frames, above 1 for small details.
-    #[arg(long = "rife-scale", default_value_t = 1.0)]
+    #[arg(id = "rife_scale", long = "rife-scale", default_value_t = 1.0)]
     pub scale: f32,
     /// Run every level on the swapped pair too and average (slower, sometimes steadier).
-    #[arg(long)]
+    #[arg(id = "rife_ensemble", long = "rife-ensemble")]
     pub ensemble: bool,
 }
 

@@ -11,6 +11,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod solver;
 pub mod solver_check;
+pub mod storyboard;
 
 use burn::tensor::Tensor;
 

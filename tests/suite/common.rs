@@ -20,3 +20,8 @@ pub fn shared_dir() -> PathBuf {
 pub fn tiny_fixture() -> PathBuf {
     shared_dir().join("fixtures/tiny")
 }
+
+/// A RIFE fixture made by `tests/fixtures/generate_rife.py` (`version`: `4.7` or `4.9`).
+pub fn rife_fixture(version: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/rife-{version}"))
+}

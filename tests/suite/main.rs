@@ -13,4 +13,5 @@ mod memory_plan;
 mod pipeline;
 mod preset_keys;
 mod readme;
+mod storyboard;
 mod ui;
