@@ -41,7 +41,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "balanced")]
     pub memory: MemoryMode,
     /// Comma-separated subset of: text, image, vae-encode, unet, cfg-step, decode (`load`:
-    /// only load the model and time the baseline).
+    /// only load the model and time the baseline); or `interpolate`: RIFE ×2 and ×4 of a
+    /// `--frames` clip at `--size` (default 16 × 320x512; `--model` a RIFE file, else
+    /// random weights).
     #[arg(long, value_delimiter = ',')]
     pub stages: Option<Vec<String>>,
     /// Timed repetitions of each stage (after the warm-up).
@@ -197,6 +199,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(generations) = a.soak {
         return super::soak::run(&soak_of(a, generations)?);
+    }
+    if a.stages.as_ref().is_some_and(|s| s.iter().any(|s| s == "interpolate")) {
+        return super::bench_interpolate::run(a);
     }
     let (name, cfg, defaults, file) = match &a.fixture {
         Some(dir) => {

@@ -2,6 +2,7 @@
 
 pub mod animate;
 pub mod bench;
+pub mod bench_interpolate;
 pub mod console;
 pub mod download;
 pub mod export_args;

@@ -44,11 +44,11 @@ impl Row {
 }
 
 /// One stage's measurement.
-struct Measured {
-    seconds: f64,
-    device_seconds: Option<f64>,
-    peak_reserved: Option<u64>,
-    flops: u64,
+pub(super) struct Measured {
+    pub(super) seconds: f64,
+    pub(super) device_seconds: Option<f64>,
+    pub(super) peak_reserved: Option<u64>,
+    pub(super) flops: u64,
 }
 
 pub fn sync(device: &Device) -> anyhow::Result<()> {
@@ -57,7 +57,12 @@ pub fn sync(device: &Device) -> anyhow::Result<()> {
 
 /// Times `f` (`reps` runs after `warmup`), waiting for the device; reads the pool peak and
 /// counts the work of one run.
-fn measure(device: &Device, warmup: usize, reps: usize, f: &mut (impl FnMut() + Send)) -> anyhow::Result<Measured> {
+pub(super) fn measure(
+    device: &Device,
+    warmup: usize,
+    reps: usize,
+    f: &mut (impl FnMut() + Send),
+) -> anyhow::Result<Measured> {
     device.memory_cleanup();
     for _ in 0..warmup {
         f();
