@@ -34,6 +34,12 @@ pub struct HistoryRecord {
     /// The sweep this clip belongs to, if it was queued as part of one.
     #[serde(default)]
     pub sweep: Option<SweepTag>,
+    /// Part of a longer clip: a storyboard segment, or a continuation of another entry.
+    #[serde(default)]
+    pub part: Option<crate::pipeline::storyboard::Part>,
+    /// This clip was joined from other entries (no generation of its own).
+    #[serde(default)]
+    pub joined: Option<crate::pipeline::storyboard::Joined>,
 }
 
 /// A clip's place in a sweep (a grid of settings queued at once).
@@ -321,6 +327,8 @@ mod tests {
             width: 10,
             height: 10,
             sweep: None,
+            part: None,
+            joined: None,
         };
         let frames = vec![RgbImage::new(10, 10); 3];
         let entry = history.save(record, &frames).unwrap();

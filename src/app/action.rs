@@ -103,4 +103,8 @@ pub enum Action {
     SaveUnsaved,
     /// Look for ComfyUI's model files in this folder (off the UI thread).
     ScanComfy(PathBuf),
+    /// Show the clip in the player with RIFE in-betweens: N frames per frame (1: as made).
+    Smooth(usize),
+    /// Stop the running frame interpolation.
+    CancelSmooth,
 }

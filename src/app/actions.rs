@@ -25,7 +25,7 @@ pub fn random_seed() -> u64 {
     x % (1u64 << 31)
 }
 
-fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl Into<String>) {
+pub(super) fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl Into<String>) {
     app.notice = Some(Notice { text: text.into(), advice: advice.into(), is_error: true });
 }
 
@@ -311,22 +311,12 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
                 problem: None,
             });
         }
-        Action::ExportTo { path, overwrite } => {
-            let Some((_, Some(entry))) = app.result.clone() else {
-                return error(app, "nothing to export", "Generate a clip or pick one from the history first.");
-            };
-            // The dialog's options (remembered), the clip's settings as metadata.
-            let opts = crate::export::ExportOptions {
-                overwrite,
-                metadata: serde_json::to_string(&entry.record).ok(),
-                ..app.state.export.clone()
-            };
-            let repaint = ctx.clone();
-            let wake = move || repaint.request_repaint();
-            app.export = Some(match app.unsaved.iter().find(|u| u.entry.id == entry.id) {
-                Some(u) => super::export_job::ExportJob::start_frames(u.frames(), path, opts, wake),
-                None => super::export_job::ExportJob::start(app.history.clone(), entry, path, opts, wake),
-            });
+        Action::ExportTo { path, overwrite } => start_export(app, ctx, path, overwrite),
+        Action::Smooth(factor) => super::smooth::request(app, factor, None),
+        Action::CancelSmooth => {
+            if let Some(s) = &app.smoothing {
+                s.cancel();
+            }
         }
         Action::CancelExport => {
             if let Some(e) = &app.export {
@@ -400,6 +390,35 @@ fn generate(app: &mut StudioApp) {
     }
 }
 
+/// Exports the clip in the player to `path`, with the dialog's options (remembered) and the
+/// clip's settings as metadata. With *Interpolate ×N*, the interpolated frames are written
+/// at N × the FPS (made first if the player does not hold them yet).
+pub(super) fn start_export(app: &mut StudioApp, ctx: &egui::Context, path: PathBuf, overwrite: bool) {
+    let Some((_, Some(entry))) = app.result.clone() else {
+        return error(app, "nothing to export", "Generate a clip or pick one from the history first.");
+    };
+    let factor = app.state.export_interpolate.max(1);
+    let mut opts = crate::export::ExportOptions {
+        overwrite,
+        metadata: serde_json::to_string(&entry.record).ok(),
+        ..app.state.export.clone()
+    };
+    let repaint = ctx.clone();
+    let wake = move || repaint.request_repaint();
+    if factor > 1 {
+        let Some(frames) = super::smooth::smoothed_for(app, factor).map(|s| s.rgb.clone()) else {
+            return super::smooth::request(app, factor, Some((path, overwrite)));
+        };
+        opts.fps *= factor as f32;
+        app.export = Some(super::export_job::ExportJob::start_frames(frames, path, opts, wake));
+        return;
+    }
+    app.export = Some(match app.unsaved.iter().find(|u| u.entry.id == entry.id) {
+        Some(u) => super::export_job::ExportJob::start_frames(u.frames(), path, opts, wake),
+        None => super::export_job::ExportJob::start(app.history.clone(), entry, path, opts, wake),
+    });
+}
+
 /// Queues one request with `settings` and the current inputs; on a missing model or image
 /// the user is told why and nothing is queued.
 fn enqueue(app: &mut StudioApp, settings: Settings, sweep: Option<crate::history::SweepTag>) -> Result<(), ()> {
@@ -429,6 +448,7 @@ fn enqueue(app: &mut StudioApp, settings: Settings, sweep: Option<crate::history
         cancel: Arc::new(AtomicBool::new(false)),
         vae_preview_every: app.state.vae_preview_every,
         sweep,
+        part: None,
     };
     app.next_job += 1;
     app.queue.push_back(Queued { job });

@@ -202,6 +202,9 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.download = None;
             app.push(Action::Import { path, variant: Some(variant) });
         }
+        Event::Interpolating { id, done, total } => super::smooth::progress(app, id, done, total),
+        Event::Interpolated { id, factor, frames } => super::smooth::finished(app, ctx, id, factor, frames),
+        Event::InterpolateFailed { id, message, advice } => super::smooth::failed(app, id, message, advice),
         Event::Notice { text } => app.notice = Some(Notice { text, advice: String::new(), is_error: false }),
         Event::Unsaved { job, record, frames, message } => {
             if app.running.as_ref().is_some_and(|r| r.job == job) {

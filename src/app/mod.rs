@@ -16,6 +16,7 @@ pub mod open_files;
 pub mod panels;
 mod queue_store;
 pub mod session;
+pub mod smooth;
 pub mod state;
 pub mod sweep;
 mod textures;
@@ -150,6 +151,10 @@ pub struct StudioApp {
     pub variant_choice: Option<VariantChoice>,
     /// When the worker was restarted after dying (a crash loop stops restarting).
     pub worker_restarts: Vec<std::time::Instant>,
+    /// The frame interpolation the worker is running.
+    pub smoothing: Option<smooth::Smoothing>,
+    /// The interpolated clip in the player (see [`smooth`]).
+    pub smoothed: Option<smooth::Smoothed>,
     next_job: JobId,
     actions: Vec<Action>,
 }
@@ -231,6 +236,8 @@ impl StudioApp {
             before_import: ModelStatus::None,
             variant_choice: None,
             worker_restarts: Vec::new(),
+            smoothing: None,
+            smoothed: None,
             next_job: 1,
             actions: Vec::new(),
         };
@@ -267,6 +274,13 @@ impl StudioApp {
 
     fn worker(&self) -> Option<&WorkerHandle> {
         self.worker.as_ref()
+    }
+
+    /// A fresh id for a job or a request to the worker.
+    fn next_id(&mut self) -> JobId {
+        let id = self.next_job;
+        self.next_job += 1;
+        id
     }
 
     /// Stops the worker thread as if it had died (tests of the recovery path).

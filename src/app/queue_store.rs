@@ -28,6 +28,8 @@ struct Stored {
     image2: Option<String>,
     #[serde(default)]
     sweep: Option<crate::history::SweepTag>,
+    #[serde(default)]
+    part: Option<crate::pipeline::storyboard::Part>,
 }
 
 fn dir(history_root: &Path) -> PathBuf {
@@ -96,6 +98,7 @@ fn write(history_root: &Path, jobs: &[Job]) -> Result<(), Box<dyn std::error::Er
             image: store(j.image.as_ref())?,
             image2: j.image2.as_deref().map(&mut store).transpose()?,
             sweep: j.sweep.clone(),
+            part: j.part.clone(),
         });
     }
     std::fs::write(d.join("queue.json.tmp"), serde_json::to_vec_pretty(&stored)?)?;
@@ -139,6 +142,7 @@ pub fn load(history_root: &Path, next_id: &mut u64) -> Vec<Job> {
                 cancel: Default::default(),
                 vae_preview_every: s.vae_preview_every,
                 sweep: s.sweep,
+                part: s.part,
             })
         })
         .collect()
@@ -160,6 +164,7 @@ mod tests {
             cancel: Default::default(),
             vae_preview_every: 0,
             sweep: None,
+            part: None,
         }
     }
 

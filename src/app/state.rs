@@ -84,6 +84,20 @@ pub struct PersistedState {
     /// Downloads come from this Hugging Face mirror (empty: huggingface.co itself).
     #[serde(default)]
     pub mirror: String,
+    /// Frame interpolation on export: 1 (off), 2 or 4 frames per frame.
+    #[serde(default = "one")]
+    pub export_interpolate: usize,
+    /// RIFE's flow scale (1; 0.5 for large motion or large frames).
+    #[serde(default = "one_f32")]
+    pub smooth_scale: f32,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 impl PersistedState {
@@ -118,6 +132,8 @@ impl Default for PersistedState {
             last_export_dir: None,
             sweep: Default::default(),
             mirror: String::new(),
+            export_interpolate: 1,
+            smooth_scale: 1.0,
         }
     }
 }

@@ -52,6 +52,13 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<ExitCode> {
         return assemble(a, unet);
     }
     let checkpoint = a.checkpoint.clone().context("give a checkpoint, or --unet with the other parts")?;
+    if a.config.is_none() && crate::rife::weights::looks_like_rife(&open_checkpoint(&checkpoint)?) {
+        let dest =
+            a.dest.clone().or_else(default_model_dir).context("no data directory on this platform; pass --dest")?;
+        let (path, version) = crate::rife::weights::install(&checkpoint, &dest)?;
+        eprintln!("RIFE {version}: checked and installed as {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let (cfg, name) = match &a.config {
         Some(path) => {
             let cfg = ModelConfig::from_fixture_file(path).with_context(|| format!("reading {}", path.display()))?;

@@ -127,6 +127,7 @@ fn generations(soak: &Soak, dir: &std::path::Path) -> anyhow::Result<Vec<Sample>
             cancel: Arc::new(AtomicBool::new(false)),
             vae_preview_every: 0,
             sweep: None,
+            part: None,
         };
         let started = Instant::now();
         worker.commands.send(Command::Generate(Box::new(job))).context("the worker is gone")?;

@@ -17,6 +17,49 @@ pub struct Segment {
     pub to: usize,
 }
 
+/// How a generation belongs to a longer clip (kept with the job and in its history entry).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Part {
+    /// Segment `index` of storyboard `board` (`count` segments).
+    Storyboard { board: String, index: usize, count: usize, segment: Segment, looped: bool },
+    /// Continues history entry `parent` from its last frame, blending `crossfade` frames.
+    Continuation { parent: String, crossfade: usize },
+}
+
+/// A clip joined from history entries (a storyboard, a continued clip): the entries it was
+/// made of, in order, so one part can be generated again and the clip rebuilt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Joined {
+    pub kind: JoinKind,
+    /// History entry ids of the parts, in clip order.
+    pub parts: Vec<String>,
+}
+
+/// How [`Joined::parts`] were put together.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum JoinKind {
+    /// Interpolation segments, boundary frames once ([`join`]); `board` is the storyboard's id.
+    Storyboard { board: String, looped: bool, segments: Vec<Segment> },
+    /// A clip and its continuations ([`append`]).
+    Continuation { crossfade: usize },
+}
+
+impl Joined {
+    /// Joins the parts' frames (8-bit RGB, in [`Self::parts`] order) as this kind says.
+    pub fn frames(&self, parts: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
+        match &self.kind {
+            JoinKind::Storyboard { looped, segments, .. } => join(parts, *looped && parts.len() == segments.len()),
+            JoinKind::Continuation { crossfade } => {
+                let mut out = parts.first().cloned().unwrap_or_default();
+                for next in parts.iter().skip(1) {
+                    out = append(&out, next, *crossfade);
+                }
+                out
+            }
+        }
+    }
+}
+
 /// The segments of `keyframes` keyframes in order (and back to the first with `looped`).
 pub fn segments(keyframes: usize, looped: bool) -> Vec<Segment> {
     let mut s: Vec<Segment> = (1..keyframes).map(|i| Segment { from: i - 1, to: i }).collect();

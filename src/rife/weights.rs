@@ -123,8 +123,47 @@ pub fn load_rife(path: &Path, device: &Device, dtype: DType) -> Result<(IFNet, R
     Ok((net, version_from_name(path).unwrap_or(RifeVersion::Arch4_7)))
 }
 
-/// The names the downloader and ComfyUI give the files, newest first.
-pub const FILE_NAMES: [&str; 2] = ["rife49.pth", "rife47.pth"];
+/// The names the downloader and ComfyUI give the files, newest first (the last: a 4.7-family
+/// file whose name does not say the version).
+pub const FILE_NAMES: [&str; 4] = ["rife49.pth", "rife48.pth", "rife47.pth", "rife4x.pth"];
+
+/// The name a file of `version` is kept under in the model folder.
+pub fn installed_name(version: RifeVersion) -> &'static str {
+    match version {
+        RifeVersion::V4_9 => FILE_NAMES[0],
+        RifeVersion::V4_8 => FILE_NAMES[1],
+        RifeVersion::V4_7 => FILE_NAMES[2],
+        RifeVersion::Arch4_7 => FILE_NAMES[3],
+    }
+}
+
+/// Whether a checkpoint holds RIFE rather than DynamiCrafter tensors (any RIFE family).
+pub fn looks_like_rife(source: &dyn TensorSource) -> bool {
+    source.shape_of("block0.conv0.0.0.weight").is_some() && source.shape_of("block1.conv0.0.0.weight").is_some()
+}
+
+/// Checks `src` (every tensor, shapes; nothing executed) and copies it into the model folder
+/// `dir` under its version's name (atomically: a partial copy is never seen as installed).
+/// Returns the installed path and the version.
+pub fn install(src: &Path, dir: &Path) -> Result<(std::path::PathBuf, RifeVersion), RifeError> {
+    let ckpt = open_checkpoint(src)?;
+    let file = src.display().to_string();
+    if let Some(family) = other_family(&ckpt) {
+        return Err(RifeError::OtherFamily { file, family });
+    }
+    let problems = check_keys(&expected_keys(), &ckpt, &[""]);
+    if !problems.is_empty() {
+        return Err(RifeError::Keys { file, problems });
+    }
+    let version = version_from_name(src).unwrap_or(RifeVersion::Arch4_7);
+    let io = |e: std::io::Error| RifeError::Weights(WeightsError::Io { path: dir.to_path_buf(), source: e });
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let dest = dir.join(installed_name(version));
+    let part = dir.join(format!("{}.part", installed_name(version)));
+    std::fs::copy(src, &part).map_err(io)?;
+    std::fs::rename(&part, &dest).map_err(io)?;
+    Ok((dest, version))
+}
 
 /// The RIFE file installed in the model folder `dir` (newest version first).
 pub fn find_installed(dir: &Path) -> Option<std::path::PathBuf> {

@@ -53,6 +53,7 @@ fn job(id: u64, settings: &Settings) -> Box<Job> {
         cancel: Arc::new(AtomicBool::new(false)),
         vae_preview_every: 0,
         sweep: None,
+        part: None,
     })
 }
 

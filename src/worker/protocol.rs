@@ -62,6 +62,8 @@ pub struct Job {
     pub vae_preview_every: usize,
     /// Part of a sweep (kept in history for the contact sheet).
     pub sweep: Option<crate::history::SweepTag>,
+    /// Part of a storyboard or a continuation (kept in history; the app joins the parts).
+    pub part: Option<crate::pipeline::storyboard::Part>,
 }
 
 /// UI → worker.
@@ -84,8 +86,32 @@ pub enum Command {
     /// Download an official model (resuming a previous part), then import and load it.
     /// `url` overrides the official source (a mirror).
     Download { variant: Variant, url: Option<String>, cancel: Arc<AtomicBool> },
+    /// Frame interpolation (RIFE) of a clip, on the model's device.
+    Interpolate(Box<InterpolateRequest>),
     /// Stop the worker.
     Shutdown,
+}
+
+/// Where a clip's frames are.
+#[derive(Debug, Clone)]
+pub enum ClipFrames {
+    /// In memory (a clip the history could not store).
+    Frames(Arc<Vec<RgbImage>>),
+    /// A history entry (the worker reads its frames).
+    Entry(Box<HistoryEntry>),
+}
+
+/// A clip to make smoother: `factor` frames per frame (`(n − 1)·factor + 1` in all).
+#[derive(Debug, Clone)]
+pub struct InterpolateRequest {
+    pub id: JobId,
+    pub clip: ClipFrames,
+    pub factor: usize,
+    /// RIFE's flow scale (1 by default; see [`crate::rife::SCALES`]).
+    pub scale: f32,
+    pub ensemble: bool,
+    /// Set by the UI to stop after the current frame.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// A generation phase the UI shows.
@@ -185,6 +211,24 @@ pub enum Event {
     Downloaded {
         variant: Variant,
         path: PathBuf,
+    },
+    /// Frame interpolation progress (output frames made; may be dropped).
+    Interpolating {
+        id: JobId,
+        done: usize,
+        total: usize,
+    },
+    /// The interpolated clip.
+    Interpolated {
+        id: JobId,
+        factor: usize,
+        frames: Vec<RgbImage>,
+    },
+    /// Interpolation failed or was cancelled.
+    InterpolateFailed {
+        id: JobId,
+        message: String,
+        advice: String,
     },
     /// Something the user should know that is neither a result nor an error.
     Notice {

@@ -2,6 +2,8 @@
 //! [`Command`]s into [`Event`]s. A failing or panicking command becomes an event with
 //! advice; the worker keeps running.
 
+mod smoothing;
+
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -104,6 +106,8 @@ pub struct Runner {
     models: Option<PathBuf>,
     events: Sender<Event>,
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// Frame interpolation (RIFE), loaded on first use.
+    smoother: smoothing::Smoother,
 }
 
 impl Runner {
@@ -115,7 +119,7 @@ impl Runner {
         events: Sender<Event>,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> Self {
-        Self { run, loaded: None, tokenizer: None, history, models, events, wake }
+        Self { run, loaded: None, tokenizer: None, history, models, events, wake, smoother: Default::default() }
     }
 
     fn send(&self, e: Event) -> bool {
@@ -147,6 +151,7 @@ impl Runner {
                 Command::LoadModel(src) => self.guarded(|r| r.load(src)),
                 Command::Configure(run) => {
                     self.run = run;
+                    self.smoother.reset();
                     if let Some(src) = self.loaded.as_ref().map(|l| l.source.clone()) {
                         self.guarded(|r| r.load(src));
                     }
@@ -164,6 +169,16 @@ impl Runner {
                 }
                 Command::Import { path, variant, dtype, cancel } => {
                     self.guarded(|r| r.import(path, variant, dtype, &cancel));
+                }
+                Command::Interpolate(req) => {
+                    let id = req.id;
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.interpolate(*req))) {
+                        let message = panic_message(&*p);
+                        let advice = advice_for(&message);
+                        self.send(Event::InterpolateFailed { id, message: message.clone(), advice });
+                        self.smoother.reset();
+                        self.recover_device(is_device_lost(&message));
+                    }
                 }
                 Command::Generate(job) => {
                     let id = job.id;
@@ -348,6 +363,10 @@ impl Runner {
         dtype: CachePrecision,
         cancel: &AtomicBool,
     ) {
+        if variant.is_none() && open_checkpoint(&path).is_ok_and(|c| crate::rife::weights::looks_like_rife(&c)) {
+            self.install_rife(&path);
+            return;
+        }
         let variant = match variant {
             Some(v) => v,
             None => match open_checkpoint(&path).map_err(|e| e.to_string()).and_then(|c| detect_variant(&c, &path)) {
@@ -465,6 +484,8 @@ impl Runner {
                     width: g.width as u32,
                     height: g.height as u32,
                     sweep: job.sweep.clone(),
+                    part: job.part.clone(),
+                    joined: None,
                 };
                 match self.history.save(record.clone(), &frames) {
                     Ok(entry) => {

@@ -952,6 +952,8 @@ fn write_fuzz_seed_corpora() {
         width: 12,
         height: 7,
         sweep: None,
+        part: None,
+        joined: None,
     })
     .unwrap();
     let mut png = std::io::Cursor::new(Vec::new());

@@ -27,6 +27,8 @@ pub(crate) fn record(seed: u64) -> HistoryRecord {
         width: 0,
         height: 0,
         sweep: None,
+        part: None,
+        joined: None,
     }
 }
 

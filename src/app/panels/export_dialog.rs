@@ -51,22 +51,33 @@ pub fn estimate_bytes(format: Format, o: &ExportOptions, width: usize, height: u
 /// The clip the dialog exports: frames, width, height.
 pub type ClipSize = (usize, usize, usize);
 
+/// What the dialog edits and remembers.
+#[derive(Debug)]
+pub struct ExportForm<'a> {
+    pub options: &'a mut ExportOptions,
+    /// RIFE frame interpolation: 1 (off), 2 or 4 frames per frame.
+    pub interpolate: &'a mut usize,
+    pub last_dir: &'a mut Option<PathBuf>,
+}
+
 /// Draws the dialog while `slot` holds one (it closes when there is no saved clip to export).
 /// Owns the dialog, the remembered options and the last export folder.
 pub fn export_dialog_ui(
     ctx: &egui::Context,
     slot: &mut Option<ExportDraft>,
     clip: Option<ClipSize>,
-    o: &mut ExportOptions,
-    last_export_dir: &mut Option<PathBuf>,
+    form: ExportForm<'_>,
     act: &mut Vec<Action>,
 ) {
+    let ExportForm { options: o, interpolate, last_dir: last_export_dir } = form;
     let Some(mut draft) = slot.take() else {
         return;
     };
-    let Some((frames, w, h)) = clip else {
+    let Some((generated, w, h)) = clip else {
         return;
     };
+    let factor = (*interpolate).max(1);
+    let frames = crate::rife::output_frames(generated, factor);
     let mut open = true;
     let mut go = false;
     let mut browse = false;
@@ -109,7 +120,22 @@ pub fn export_dialog_ui(
         ui.separator();
         egui::Grid::new("export_grid").num_columns(2).spacing([12.0, 6.0]).show(ui, |ui| {
             ui.label("FPS");
-            ui.add(egui::DragValue::new(&mut o.fps).range(1.0..=60.0).speed(0.5));
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut o.fps).range(1.0..=60.0).speed(0.5));
+                if factor > 1 {
+                    ui.label(format!("× {factor} = {} fps written", o.fps * factor as f32));
+                }
+            });
+            ui.end_row();
+            ui.label("Interpolate");
+            ui.horizontal(|ui| {
+                for f in [1usize, 2, 4] {
+                    let label = if f == 1 { "off".to_owned() } else { format!("×{f}") };
+                    ui.selectable_value(interpolate, f, label).on_hover_text(
+                        "RIFE frame interpolation before writing: 2 or 4 frames per frame at that many times the FPS (same duration)",
+                    );
+                }
+            });
             ui.end_row();
             ui.label("Scale");
             ui.horizontal(|ui| {

@@ -87,10 +87,17 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
     let gallery = Gallery { entries: &app.entries, history: &app.history, fps: app.state.player.fps };
     egui::CentralPanel::default().show(ui, |ui| match &app.ui.view {
         super::session::CentralView::Player => {
+            let source = app.result.as_ref().and_then(|(_, e)| e.as_ref().map(|e| e.id.as_str()));
+            let smoothed = app.smoothed.as_ref().filter(|s| Some(s.source.as_str()) == source);
             let view = player::PlayerView {
                 preview: app.preview.as_ref().filter(|_| app.running.is_some()),
-                result: app.result.as_ref().map(|(f, e)| (f, e.as_ref().map(|e| e.record.settings.seed))),
+                result: app
+                    .result
+                    .as_ref()
+                    .map(|(f, e)| (smoothed.map_or(f, |s| &s.frames), e.as_ref().map(|e| e.record.settings.seed))),
                 exporting: app.export.as_ref().map(|job| job.progress),
+                factor: smoothed.map_or(1, |s| s.factor),
+                smoothing: app.smoothing.as_ref().map(|s| (s.factor, s.done, s.total)),
             };
             player::player_ui(ui, view, &mut app.ui.player, &mut app.state.player, &mut act);
         }
@@ -110,7 +117,8 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
         .as_ref()
         .and_then(|(f, e)| e.as_ref().map(|e| (Frames::len(f), e.record.width as usize, e.record.height as usize)));
     let (options, last_dir) = (&mut app.state.export, &mut app.state.last_export_dir);
-    export_dialog::export_dialog_ui(&ctx, &mut app.ui.export_draft, clip, options, last_dir, &mut act);
+    let form = export_dialog::ExportForm { options, interpolate: &mut app.state.export_interpolate, last_dir };
+    export_dialog::export_dialog_ui(&ctx, &mut app.ui.export_draft, clip, form, &mut act);
     about::about_ui(&ctx, &app.adapter);
     for a in act {
         app.push(a);

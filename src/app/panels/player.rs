@@ -73,6 +73,11 @@ pub struct PlayerView<'a> {
     pub result: Option<(&'a Frames, Option<u64>)>,
     /// The export in progress (its fraction done).
     pub exporting: Option<f32>,
+    /// Frames per generated frame of the clip shown (1, or the RIFE factor: it plays at the
+    /// FPS × this, so its duration stays).
+    pub factor: usize,
+    /// A frame interpolation running: (factor, frames made, frames in all).
+    pub smoothing: Option<(usize, usize, usize)>,
 }
 
 /// The central player; owns the playback position and the playback preferences.
@@ -99,15 +104,18 @@ pub fn player_ui(
     };
     let n = frames.len();
     let now = ui.input(|i| i.time);
-    player.tick(now, prefs.fps, n, prefs.loop_mode);
+    let factor = if live { 1 } else { view.factor.max(1) };
+    let fps = prefs.fps * factor as f32;
+    player.tick(now, fps, n, prefs.loop_mode);
     if player.playing && n > 1 {
-        ui.ctx().request_repaint_after(std::time::Duration::from_secs_f32(1.0 / prefs.fps.max(1.0)));
+        ui.ctx().request_repaint_after(std::time::Duration::from_secs_f32(1.0 / fps.max(1.0)));
     }
     ui.horizontal(|ui| {
         if live {
             ui.label(egui::RichText::new("Live preview (predicted frames)").strong());
         } else if let Some((_, Some(seed))) = view.result {
-            ui.label(egui::RichText::new(format!("Result · seed {seed}")).strong());
+            let smooth = if factor > 1 { format!(" · interpolated ×{factor} ({} fps)", fps) } else { String::new() };
+            ui.label(egui::RichText::new(format!("Result · seed {seed}{smooth}")).strong());
         }
     });
     let avail = ui.available_size() - egui::vec2(0.0, 48.0);
@@ -145,6 +153,8 @@ pub fn player_ui(
         );
         ui.checkbox(&mut prefs.fit, "Fit").on_hover_text("Fit to the panel; off shows pixels 1:1");
         ui.separator();
+        smooth_ui(ui, &view, live, factor, act);
+        ui.separator();
         match view.exporting {
             Some(progress) => {
                 ui.add(egui::ProgressBar::new(progress).desired_width(120.0).text("Exporting"));
@@ -161,6 +171,33 @@ pub fn player_ui(
                 {
                     act.push(Action::ExportDialog);
                 }
+            }
+        }
+    });
+}
+
+/// *Interpolate ×1 / ×2 / ×4*: RIFE in-betweens of the clip (made on the GPU by the worker).
+fn smooth_ui(ui: &mut egui::Ui, view: &PlayerView<'_>, live: bool, shown: usize, act: &mut Vec<Action>) {
+    if let Some((f, done, total)) = view.smoothing {
+        ui.add(
+            egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                .desired_width(120.0)
+                .text(format!("Interpolating ×{f}: {done}/{total}")),
+        );
+        if ui.button("Stop").on_hover_text("Stop the frame interpolation").clicked() {
+            act.push(Action::CancelSmooth);
+        }
+        return;
+    }
+    let can = !live && view.result.is_some_and(|(_, seed)| seed.is_some());
+    ui.add_enabled_ui(can, |ui| {
+        ui.label("Interpolate").on_hover_text(
+            "RIFE frame interpolation: 2 or 4 frames per frame, played (and exported) at that many times the FPS, so the duration stays",
+        );
+        for f in [1usize, 2, 4] {
+            let label = if f == 1 { "off".to_owned() } else { format!("×{f}") };
+            if ui.selectable_label(shown == f, label).clicked() && shown != f {
+                act.push(Action::Smooth(f));
             }
         }
     });
