@@ -103,6 +103,10 @@ pub enum Action {
     SaveUnsaved,
     /// Look for ComfyUI's model files in this folder (off the UI thread).
     ScanComfy(PathBuf),
+    /// Add an image file as the last keyframe of the storyboard.
+    AddKeyframe(PathBuf),
+    /// Storyboards and continuing a clip.
+    Storyboard(super::storyboard::StoryboardAction),
     /// Show the clip in the player with RIFE in-betweens: N frames per frame (1: as made).
     Smooth(usize),
     /// Stop the running frame interpolation.

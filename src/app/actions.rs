@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::Action;
 use super::background;
 use super::file_picker::{Purpose, Start};
-use super::image_load::{ImageLoad, ImageSource};
+use super::image_load::{ImageLoad, ImageSource, Slot};
 use super::{InputImage, ModelStatus, Notice, Queued, Running, StudioApp};
 use crate::model::config::Variant;
 use crate::pipeline::conditioning::Mode;
@@ -29,11 +29,13 @@ pub(super) fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl I
     app.notice = Some(Notice { text: text.into(), advice: advice.into(), is_error: true });
 }
 
-fn start_image_load(app: &mut StudioApp, ctx: &egui::Context, second: bool, source: ImageSource) {
+fn start_image_load(app: &mut StudioApp, ctx: &egui::Context, slot: Slot, source: ImageSource) {
     let repaint = ctx.clone();
-    let load = ImageLoad::start(second, source, move || repaint.request_repaint());
-    // A newer request for the same slot replaces an unfinished one.
-    app.reading.image_loads.retain(|l| l.second != second);
+    let load = ImageLoad::start(slot, source, move || repaint.request_repaint());
+    // A newer request for the same input slot replaces an unfinished one (keyframes add up).
+    if matches!(slot, Slot::Input { .. }) {
+        app.reading.image_loads.retain(|l| l.slot != slot);
+    }
     app.reading.image_loads.push(load);
 }
 
@@ -44,9 +46,12 @@ pub fn poll_image_loads(app: &mut StudioApp) {
         match app.reading.image_loads[i].poll() {
             None => i += 1,
             Some(result) => {
-                let second = app.reading.image_loads.remove(i).second;
+                let slot = app.reading.image_loads.remove(i).slot;
                 match result {
-                    Ok(img) => set_image(app, second, img),
+                    Ok(img) => match slot {
+                        Slot::Input { second } => set_image(app, second, img),
+                        Slot::Keyframe => super::storyboard::add_keyframe(app, img),
+                    },
                     Err(e) => error(app, e, "Use a PNG, JPEG, WebP, BMP, TIFF or GIF image."),
                 }
             }
@@ -222,11 +227,17 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             app.ui.file_picker.open(ctx, purpose, start);
         }
         Action::Picked(purpose, path) => picked(app, purpose, path),
-        Action::SetImage { second, path } => start_image_load(app, ctx, second, ImageSource::File(path)),
-        Action::SetImageBytes { second, bytes, origin } => {
-            start_image_load(app, ctx, second, ImageSource::Bytes { bytes, origin });
+        Action::SetImage { second, path } => {
+            start_image_load(app, ctx, Slot::Input { second }, ImageSource::File(path));
         }
-        Action::SetImageRgb { second, rgb } => start_image_load(app, ctx, second, ImageSource::Rgb(rgb)),
+        Action::SetImageBytes { second, bytes, origin } => {
+            start_image_load(app, ctx, Slot::Input { second }, ImageSource::Bytes { bytes, origin });
+        }
+        Action::SetImageRgb { second, rgb } => {
+            start_image_load(app, ctx, Slot::Input { second }, ImageSource::Rgb(rgb));
+        }
+        Action::AddKeyframe(path) => start_image_load(app, ctx, Slot::Keyframe, ImageSource::File(path)),
+        Action::Storyboard(a) => super::storyboard::apply(app, ctx, a),
         Action::OpenFiles(paths) => {
             for a in super::open_files::actions(&paths, app.state.variant, app.state.settings.mode) {
                 app.push(a);
@@ -500,6 +511,10 @@ fn picker_start(app: &StudioApp, purpose: Purpose) -> Start {
             let draft = app.ui.export_draft.as_ref().map(|d| PathBuf::from(&d.path)).unwrap_or_default();
             Start { folder: folder_of(&draft), file_name: draft.file_name().map(|n| n.to_string_lossy().into_owned()) }
         }
+        Purpose::Keyframe => {
+            let last = app.board.keyframes.last().and_then(|k| k.image.path.as_deref());
+            Start { folder: last.and_then(folder_of), file_name: None }
+        }
         Purpose::Import | Purpose::OpenModel => Start::default(),
     }
 }
@@ -508,6 +523,7 @@ fn picker_start(app: &StudioApp, purpose: Purpose) -> Start {
 fn picked(app: &mut StudioApp, purpose: Purpose, path: PathBuf) {
     match purpose {
         Purpose::Image { second } => app.push(Action::SetImage { second, path }),
+        Purpose::Keyframe => app.push(Action::AddKeyframe(path)),
         Purpose::Import => app.push(Action::Import { path, variant: None }),
         Purpose::Export => {
             if let Some(draft) = app.ui.export_draft.as_mut() {

@@ -25,6 +25,7 @@ pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     app.poll_comfy_scan();
     app.poll_restored_queue();
     super::actions::poll_image_loads(app);
+    super::storyboard::poll(app, ctx);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
         return;
     };
@@ -183,6 +184,7 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
                 app.running = None;
             }
             let entry = *entry;
+            super::storyboard::part_finished(app, ctx, &entry, &frames, cancelled);
             // The new clip goes first (newest first), without listing the folder again.
             app.entries.retain(|e| e.id != entry.id);
             app.entries.insert(0, entry.clone());
@@ -223,8 +225,10 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             start_next(app);
         }
         Event::Failed { job, message, advice } => {
-            if app.running.as_ref().is_some_and(|r| r.job == job) {
-                app.running = None;
+            if let Some(r) = app.running.take_if(|r| r.job == job) {
+                if let Some(part) = &r.request.part {
+                    super::storyboard::part_failed(app, ctx, part);
+                }
             }
             app.preview = None;
             app.notice = Some(Notice { text: message, advice, is_error: true });

@@ -24,6 +24,8 @@ pub enum Purpose {
     OpenModel,
     /// Where the export dialog writes.
     Export,
+    /// A keyframe added to the end of the storyboard.
+    Keyframe,
 }
 
 impl Purpose {
@@ -33,13 +35,14 @@ impl Purpose {
             Purpose::Import => "Import a DynamiCrafter checkpoint",
             Purpose::OpenModel => "Open an imported model or a checkpoint",
             Purpose::Export => "Export the clip",
+            Purpose::Keyframe => "Add a keyframe",
         }
     }
 
     /// Named groups of file extensions the dialog offers.
     fn filters(self) -> Vec<(&'static str, &'static [&'static str])> {
         match self {
-            Purpose::Image { .. } => vec![("Images", crate::imaging::load::IMAGE_EXTENSIONS)],
+            Purpose::Image { .. } | Purpose::Keyframe => vec![("Images", crate::imaging::load::IMAGE_EXTENSIONS)],
             Purpose::Import => vec![("Checkpoints", crate::weights::checkpoint::MODEL_EXTENSIONS)],
             Purpose::OpenModel => vec![("Models", crate::weights::checkpoint::MODEL_EXTENSIONS)],
             Purpose::Export => {
@@ -208,7 +211,7 @@ impl FilePicker {
             return chosen;
         }
         let (why, selected) = (browser.why.clone(), browser.dialog.path().map(Path::to_path_buf));
-        let is_image = matches!(browser.purpose, Purpose::Image { .. });
+        let is_image = matches!(browser.purpose, Purpose::Image { .. } | Purpose::Keyframe);
         self.side_panel(ctx, &why, selected.filter(|_| is_image));
         None
     }

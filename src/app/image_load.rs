@@ -23,16 +23,25 @@ pub enum ImageSource {
     Rgb(Arc<RgbImage>),
 }
 
-/// One image being decoded for slot 1 (`second = false`) or 2.
+/// Where a decoded image goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Input slot 1 (`second = false`) or 2.
+    Input { second: bool },
+    /// The end of the storyboard's keyframes.
+    Keyframe,
+}
+
+/// One image being decoded for `slot`.
 #[derive(Debug)]
 pub struct ImageLoad {
-    pub second: bool,
+    pub slot: Slot,
     rx: Receiver<Result<InputImage, String>>,
 }
 
 impl ImageLoad {
     /// Starts decoding on its own thread; `wake` repaints the UI when done.
-    pub fn start(second: bool, source: ImageSource, wake: impl Fn() + Send + 'static) -> Self {
+    pub fn start(slot: Slot, source: ImageSource, wake: impl Fn() + Send + 'static) -> Self {
         let (tx, rx) = bounded(1);
         let spawned = std::thread::Builder::new().name("image-decode".into()).spawn(move || {
             let result = std::panic::catch_unwind(|| decode(source))
@@ -49,7 +58,7 @@ impl ImageLoad {
                 rx
             }
         };
-        Self { second, rx }
+        Self { slot, rx }
     }
 
     /// The result once decoding has ended (an error if the thread died without one).

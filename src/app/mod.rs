@@ -18,6 +18,7 @@ mod queue_store;
 pub mod session;
 pub mod smooth;
 pub mod state;
+pub mod storyboard;
 pub mod sweep;
 mod textures;
 pub mod unsaved;
@@ -151,6 +152,8 @@ pub struct StudioApp {
     pub variant_choice: Option<VariantChoice>,
     /// When the worker was restarted after dying (a crash loop stops restarting).
     pub worker_restarts: Vec<std::time::Instant>,
+    /// The storyboard's keyframes and the longer clips being built.
+    pub board: storyboard::Board,
     /// The frame interpolation the worker is running.
     pub smoothing: Option<smooth::Smoothing>,
     /// The interpolated clip in the player (see [`smooth`]).
@@ -236,6 +239,7 @@ impl StudioApp {
             before_import: ModelStatus::None,
             variant_choice: None,
             worker_restarts: Vec::new(),
+            board: Default::default(),
             smoothing: None,
             smoothed: None,
             next_job: 1,

@@ -38,8 +38,9 @@ pub struct Joined {
 /// How [`Joined::parts`] were put together.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum JoinKind {
-    /// Interpolation segments, boundary frames once ([`join`]); `board` is the storyboard's id.
-    Storyboard { board: String, looped: bool, segments: Vec<Segment> },
+    /// Interpolation segments, boundary frames once ([`join`]); `board` is the storyboard's id,
+    /// `keyframes` the input hashes of its keyframes in order.
+    Storyboard { board: String, looped: bool, segments: Vec<Segment>, keyframes: Vec<String> },
     /// A clip and its continuations ([`append`]).
     Continuation { crossfade: usize },
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::super::action::Action;
 use super::super::clips::{ClipStore, ClipView};
+use super::super::storyboard::StoryboardAction;
 use crate::history::{Damaged, History, HistoryEntry};
 
 /// What the history panel owns: its search text and the delete it asks to confirm.
@@ -145,7 +146,25 @@ fn entry_row_ui(
                     .small()
                     .weak(),
             );
+            if let Some(j) = &e.record.joined {
+                let what = match &j.kind {
+                    crate::pipeline::storyboard::JoinKind::Storyboard { looped, .. } => {
+                        format!("storyboard · {} segments{}", j.parts.len(), if *looped { " · loop" } else { "" })
+                    }
+                    crate::pipeline::storyboard::JoinKind::Continuation { .. } => {
+                        format!("{} clips chained", j.parts.len())
+                    }
+                };
+                ui.label(egui::RichText::new(what).small().weak());
+            }
             ui.horizontal_wrapped(|ui| {
+                if ui
+                    .small_button("Continue")
+                    .on_hover_text("A new clip from this clip's last frame, appended")
+                    .clicked()
+                {
+                    *act = Some(Action::Storyboard(StoryboardAction::Continue(Box::new(e.clone()))));
+                }
                 if ui.small_button("Restore settings").clicked() {
                     *act = Some(Action::Restore(Box::new(e.clone())));
                 }

@@ -15,6 +15,7 @@ pub mod prompt;
 pub mod queue;
 pub mod sheet;
 pub mod shortcuts;
+pub mod storyboard_panel;
 pub mod sweep_panel;
 pub mod theme;
 
@@ -68,6 +69,16 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 let (seed_locked, preview_every) = (&mut s.seed_locked, &mut s.vae_preview_every);
                 controls::controls_ui(ui, s.variant, &app.defaults, &mut s.settings, seed_locked, preview_every);
             });
+            section(ui, "Storyboard", false, |ui| {
+                let key = app.running.as_ref().and_then(|r| match &r.request.part {
+                    Some(crate::pipeline::storyboard::Part::Storyboard { board, .. }) => Some(board.clone()),
+                    _ => None,
+                });
+                let progress = key.and_then(|k| app.board.progress(&k));
+                let frames = app.state.settings.frames;
+                let textures = &mut app.ui.texture_cache;
+                storyboard_panel::storyboard_ui(ui, &mut app.board, frames, progress, textures, &mut act);
+            });
             section(ui, "Sweep", false, |ui| {
                 sweep_panel::sweep_ui(ui, &mut app.state.sweep, &app.state.settings, &mut act)
             });
@@ -98,8 +109,11 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                 exporting: app.export.as_ref().map(|job| job.progress),
                 factor: smoothed.map_or(1, |s| s.factor),
                 smoothing: app.smoothing.as_ref().map(|s| (s.factor, s.done, s.total)),
+                entry: app.result.as_ref().and_then(|(_, e)| e.as_ref()),
             };
-            player::player_ui(ui, view, &mut app.ui.player, &mut app.state.player, &mut act);
+            let chain =
+                player::ChainForm { crossfade: &mut app.board.crossfade, segment: &mut app.board.rerun_segment };
+            player::player_ui(ui, view, &mut app.ui.player, &mut app.state.player, chain, &mut act);
         }
         super::session::CentralView::Sheet(id) => {
             let dir = app.state.last_export_dir.as_deref().unwrap_or(app.history.root());

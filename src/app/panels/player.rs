@@ -78,6 +78,16 @@ pub struct PlayerView<'a> {
     pub factor: usize,
     /// A frame interpolation running: (factor, frames made, frames in all).
     pub smoothing: Option<(usize, usize, usize)>,
+    /// The history entry of the clip shown (for *Continue* and a storyboard's segments).
+    pub entry: Option<&'a crate::history::HistoryEntry>,
+}
+
+/// The player's part of the storyboard state: the join's crossfade and the segment picked
+/// for a re-run.
+#[derive(Debug)]
+pub struct ChainForm<'a> {
+    pub crossfade: &'a mut usize,
+    pub segment: &'a mut usize,
 }
 
 /// The central player; owns the playback position and the playback preferences.
@@ -86,6 +96,7 @@ pub fn player_ui(
     view: PlayerView<'_>,
     player: &mut PlayerState,
     prefs: &mut PlayerPrefs,
+    chain: ChainForm<'_>,
     act: &mut Vec<Action>,
 ) {
     let live = view.preview.is_some();
@@ -155,6 +166,10 @@ pub fn player_ui(
         ui.separator();
         smooth_ui(ui, &view, live, factor, act);
         ui.separator();
+        if let Some(e) = view.entry.filter(|_| !live) {
+            chain_ui(ui, e, chain, act);
+            ui.separator();
+        }
         match view.exporting {
             Some(progress) => {
                 ui.add(egui::ProgressBar::new(progress).desired_width(120.0).text("Exporting"));
@@ -174,6 +189,47 @@ pub fn player_ui(
             }
         }
     });
+}
+
+/// *Continue* (with its crossfade) and, for a storyboard, *Re-run segment*.
+fn chain_ui(ui: &mut egui::Ui, e: &crate::history::HistoryEntry, chain: ChainForm<'_>, act: &mut Vec<Action>) {
+    use super::super::storyboard::StoryboardAction;
+    use crate::pipeline::storyboard::JoinKind;
+    if ui
+        .button("Continue this clip")
+        .on_hover_text("Generate the next clip from this clip's last frame and append it")
+        .clicked()
+    {
+        act.push(Action::Storyboard(StoryboardAction::Continue(Box::new(e.clone()))));
+    }
+    ui.add(egui::DragValue::new(chain.crossfade).range(0..=8).prefix("crossfade ").suffix(" frames"))
+        .on_hover_text("Frames blended across the join (0: a cut)");
+    if let Some(j) = &e.record.joined {
+        if let JoinKind::Storyboard { segments, .. } = &j.kind {
+            let n = j.parts.len();
+            *chain.segment = (*chain.segment).min(n.saturating_sub(1));
+            let name = |i: usize| {
+                segments.get(i).map_or(format!("{}", i + 1), |s| format!("{} ({} to {})", i + 1, s.from + 1, s.to + 1))
+            };
+            egui::ComboBox::new("rerun_segment", "")
+                .selected_text(format!("segment {}", name(*chain.segment)))
+                .show_ui(ui, |ui| {
+                    for i in 0..n {
+                        ui.selectable_value(chain.segment, i, format!("segment {}", name(i)));
+                    }
+                });
+            if ui
+                .button("Re-run segment")
+                .on_hover_text("Generate this segment again with a new seed; the others are kept")
+                .clicked()
+            {
+                act.push(Action::Storyboard(StoryboardAction::Rerun {
+                    entry: Box::new(e.clone()),
+                    index: *chain.segment,
+                }));
+            }
+        }
+    }
 }
 
 /// *Interpolate ×1 / ×2 / ×4*: RIFE in-betweens of the clip (made on the GPU by the worker).

@@ -1,0 +1,402 @@
+//! Longer clips in the app. A **storyboard**: keyframes in order, each neighbouring pair one
+//! interpolation segment, queued as jobs; when the last finishes, the segments are joined
+//! (boundary frames once, see [`crate::pipeline::storyboard`]) into one history entry that
+//! lists its segments, so one segment can be generated again with another seed and the
+//! clip rebuilt from the others. **Continue**: a new image-to-video clip from the last frame
+//! of the clip in the player, appended (optionally cross-faded) as a new entry that records
+//! the chain. Joins read and write the history off the UI thread.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crossbeam_channel::Receiver;
+use image::RgbImage;
+
+use super::{InputImage, ModelStatus, Notice, Queued, StudioApp, background};
+use crate::history::{History, HistoryEntry, HistoryRecord, digest};
+use crate::pipeline::conditioning::Mode;
+use crate::pipeline::storyboard::{JoinKind, Joined, Part, Segment, segments};
+use crate::worker::protocol::Job;
+
+/// One keyframe: its image and an optional prompt for the segment that starts on it.
+#[derive(Debug, Clone)]
+pub struct Keyframe {
+    pub image: InputImage,
+    /// Empty: the shared prompt.
+    pub prompt: String,
+}
+
+/// What the storyboard asks for.
+#[derive(Debug, Clone)]
+pub enum StoryboardAction {
+    /// Queue every segment of the keyframes.
+    Queue,
+    /// Generate segment `index` of the storyboard entry again with a new seed and rebuild it.
+    Rerun { entry: Box<HistoryEntry>, index: usize },
+    /// A new clip from the last frame of this clip, appended to it.
+    Continue(Box<HistoryEntry>),
+}
+
+/// A part of a clip being made: finished (with its frames, or still in the history) or not.
+#[derive(Debug, Clone)]
+enum Piece {
+    Pending,
+    Made(Box<HistoryEntry>, Arc<Vec<RgbImage>>),
+    Stored(Box<HistoryEntry>),
+}
+
+/// A storyboard or continuation whose parts are being generated.
+#[derive(Debug)]
+struct Build {
+    /// The storyboard id, or the parent entry's id for a continuation.
+    key: String,
+    kind: JoinKind,
+    pieces: Vec<Piece>,
+}
+
+/// The storyboard panel's data and the clips being built.
+#[derive(Debug, Default)]
+pub struct Board {
+    pub keyframes: Vec<Keyframe>,
+    pub looped: bool,
+    /// Frames blended across a continuation's join.
+    pub crossfade: usize,
+    /// The segment the player's *Re-run segment* regenerates.
+    pub rerun_segment: usize,
+    builds: Vec<Build>,
+    /// The last frame of the clip to continue, being read.
+    continuing: Option<(Box<HistoryEntry>, Receiver<Result<RgbImage, String>>)>,
+    /// Joined clips being written to the history.
+    joining: Vec<Receiver<Result<(HistoryEntry, Vec<RgbImage>), String>>>,
+}
+
+impl Board {
+    /// Segments (done, in all) of the storyboard `key` being built.
+    pub fn progress(&self, key: &str) -> Option<(usize, usize)> {
+        let b = self.builds.iter().find(|b| b.key == key)?;
+        Some((b.pieces.iter().filter(|p| !matches!(p, Piece::Pending)).count(), b.pieces.len()))
+    }
+
+    /// Whether a join is being written.
+    pub fn is_joining(&self) -> bool {
+        !self.joining.is_empty() || self.continuing.is_some()
+    }
+}
+
+/// Adds a decoded image as the last keyframe.
+pub fn add_keyframe(app: &mut StudioApp, image: InputImage) {
+    app.board.keyframes.push(Keyframe { image, prompt: String::new() });
+}
+
+fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl Into<String>) {
+    app.notice = Some(Notice { text: text.into(), advice: advice.into(), is_error: true });
+}
+
+/// Applies a storyboard action.
+pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: StoryboardAction) {
+    if !matches!(app.model, ModelStatus::Ready(_)) {
+        return error(app, "no model is loaded", "Import or open a model in the Model panel first.");
+    }
+    match a {
+        StoryboardAction::Queue => queue_board(app),
+        StoryboardAction::Rerun { entry, index } => rerun(app, *entry, index),
+        StoryboardAction::Continue(entry) => start_continue(app, ctx, *entry),
+    }
+}
+
+/// A job for one storyboard segment.
+fn segment_job(app: &mut StudioApp, keys: (&Keyframe, &Keyframe), seed: u64, part: Part) -> Job {
+    let mut settings = app.state.settings.clone();
+    settings.mode = Mode::Interpolation;
+    settings.seed = seed;
+    if !keys.0.prompt.trim().is_empty() {
+        settings.prompt = keys.0.prompt.clone();
+    }
+    Job {
+        id: app.next_id(),
+        settings,
+        image: keys.0.image.rgb.clone(),
+        image2: Some(keys.1.image.rgb.clone()),
+        fit: app.state.fit,
+        input_hash: format!("{}+{}", keys.0.image.hash, keys.1.image.hash),
+        cancel: Arc::new(AtomicBool::new(false)),
+        vae_preview_every: app.state.vae_preview_every,
+        sweep: None,
+        part: Some(part),
+    }
+}
+
+fn queue_board(app: &mut StudioApp) {
+    let n = app.board.keyframes.len();
+    if n < 2 {
+        return error(app, "a storyboard needs two keyframes or more", "Add keyframes in the Storyboard panel.");
+    }
+    if app.state.variant.is_some_and(|v| v != crate::model::config::Variant::V512Interp) {
+        return error(
+            app,
+            "storyboards need the 512_interp model",
+            "Load DynamiCrafter 512_interp in the Model panel.",
+        );
+    }
+    let board = format!("board-{}", super::actions::random_seed());
+    let looped = app.board.looped;
+    let plan = segments(n, looped);
+    let base = app.state.settings.seed;
+    let keys = app.board.keyframes.clone();
+    for (index, &segment) in plan.iter().enumerate() {
+        let part = Part::Storyboard { board: board.clone(), index, count: plan.len(), segment, looped };
+        let job = segment_job(app, (&keys[segment.from], &keys[segment.to]), base.wrapping_add(index as u64), part);
+        app.queue.push_back(Queued { job });
+    }
+    let hashes = keys.iter().map(|k| k.image.hash.clone()).collect();
+    let kind = JoinKind::Storyboard { board: board.clone(), looped, segments: plan.clone(), keyframes: hashes };
+    app.board.builds.push(Build { key: board, kind, pieces: vec![Piece::Pending; plan.len()] });
+    super::actions::start_next(app);
+}
+
+/// Queues segment `index` of a storyboard entry again (a new seed), the other segments kept.
+fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
+    let Some(Joined { kind: JoinKind::Storyboard { looped, segments: plan, keyframes, .. }, parts }) =
+        entry.record.joined.clone()
+    else {
+        return error(app, "this clip is not a storyboard", "");
+    };
+    let Some(&segment) = plan.get(index) else {
+        return error(app, format!("the storyboard has no segment {}", index + 1), "");
+    };
+    // The keyframes are not stored in the history: they must still be in the panel.
+    let find = |hash: &str| app.board.keyframes.iter().find(|k| k.image.hash == hash).cloned();
+    let (Some(a), Some(b)) = (find(&keyframes[segment.from]), find(&keyframes[segment.to])) else {
+        return error(
+            app,
+            format!(
+                "keyframes {} and {} of this storyboard are not in the Storyboard panel",
+                segment.from + 1,
+                segment.to + 1
+            ),
+            "Add them back (the same image files) to generate this segment again.",
+        );
+    };
+    let mut pieces = Vec::with_capacity(parts.len());
+    for id in &parts {
+        match app.entries.iter().find(|e| &e.id == id) {
+            Some(e) => pieces.push(Piece::Stored(Box::new(e.clone()))),
+            None => return error(app, format!("segment clip {id} is no longer in the history"), ""),
+        }
+    }
+    if index >= pieces.len() {
+        return error(app, "this storyboard was cut short: only its finished segments can be generated again", "");
+    }
+    pieces[index] = Piece::Pending;
+    let board = format!("board-{}", super::actions::random_seed());
+    let part = Part::Storyboard { board: board.clone(), index, count: plan.len(), segment, looped };
+    let job = segment_job(app, (&a, &b), super::actions::random_seed(), part);
+    app.queue.push_back(Queued { job });
+    let kind = JoinKind::Storyboard { board: board.clone(), looped, segments: plan, keyframes };
+    app.board.builds.push(Build { key: board, kind, pieces });
+    super::actions::start_next(app);
+}
+
+/// Reads the last frame of `entry` (off the UI thread), then queues the continuation
+/// ([`poll`]).
+fn start_continue(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry) {
+    if app.state.variant == Some(crate::model::config::Variant::V512Interp) {
+        // The interp model makes image-to-video clips too, but it was not trained for them.
+        app.notice = Some(Notice {
+            text: "Continuing with the 512_interp model: its image-to-video clips are weaker".into(),
+            advice: "An image-to-video model (512 or 1024) continues better.".into(),
+            is_error: false,
+        });
+    }
+    let unsaved = app.unsaved.iter().find(|u| u.entry.id == entry.id).map(|u| u.frames());
+    let history = app.history.clone();
+    let e = entry.clone();
+    let read = move || {
+        let frames = match unsaved {
+            Some(f) => f.to_vec(),
+            None => history.load_frames(&e).map_err(|e| e.to_string())?,
+        };
+        frames.last().cloned().ok_or_else(|| "the clip has no frames".to_owned())
+    };
+    match background::run(ctx, "continue-read", read) {
+        Ok(rx) => app.board.continuing = Some((Box::new(entry), rx)),
+        Err(e) => error(app, format!("cannot read the clip: {e}"), ""),
+    }
+}
+
+fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, last: RgbImage) {
+    let mut settings = app.state.settings.clone();
+    settings.mode = Mode::ImageToVideo;
+    let crossfade = app.board.crossfade;
+    let last = Arc::new(last);
+    let job = Job {
+        id: app.next_id(),
+        settings,
+        image: last.clone(),
+        image2: None,
+        fit: app.state.fit,
+        // The new job's input is exactly the parent's last frame.
+        input_hash: digest(last.as_raw()),
+        cancel: Arc::new(AtomicBool::new(false)),
+        vae_preview_every: app.state.vae_preview_every,
+        sweep: None,
+        part: Some(Part::Continuation { parent: parent.id.clone(), crossfade }),
+    };
+    // A continued continuation extends the same chain.
+    let mut pieces: Vec<Piece> = match &parent.record.joined {
+        Some(Joined { kind: JoinKind::Continuation { .. }, parts }) => {
+            let found: Option<Vec<Piece>> = parts
+                .iter()
+                .map(|id| app.entries.iter().find(|e| &e.id == id).map(|e| Piece::Stored(Box::new(e.clone()))))
+                .collect();
+            found.unwrap_or_else(|| vec![Piece::Stored(Box::new(parent.clone()))])
+        }
+        _ => vec![Piece::Stored(Box::new(parent.clone()))],
+    };
+    pieces.push(Piece::Pending);
+    app.board.builds.push(Build { key: parent.id.clone(), kind: JoinKind::Continuation { crossfade }, pieces });
+    app.queue.push_back(Queued { job });
+    super::actions::start_next(app);
+}
+
+/// A job of a storyboard or a continuation failed: the remaining parts leave the queue and
+/// what finished is joined.
+pub fn part_failed(app: &mut StudioApp, ctx: &egui::Context, part: &Part) {
+    let key = part_key(part);
+    let Some(pos) = app.board.builds.iter().position(|b| b.key == key) else { return };
+    app.queue.retain(|q| !q.job.part.as_ref().is_some_and(|p| part_key(p) == key));
+    let build = app.board.builds.remove(pos);
+    let done: Vec<Piece> = build.pieces.into_iter().take_while(|p| !matches!(p, Piece::Pending)).collect();
+    if done.len() >= 2 {
+        join(app, ctx, Build { pieces: done, ..build });
+    }
+}
+
+/// A job of a storyboard or a continuation finished: keep it; when every part is there
+/// (or the user cancelled, keeping the finished parts), join them. `frames` are the job's.
+pub fn part_finished(
+    app: &mut StudioApp,
+    ctx: &egui::Context,
+    entry: &HistoryEntry,
+    frames: &[RgbImage],
+    cancelled: bool,
+) {
+    let (key, index) = match &entry.record.part {
+        Some(Part::Storyboard { board, index, .. }) => (board.clone(), *index),
+        Some(Part::Continuation { parent, .. }) => (parent.clone(), usize::MAX),
+        None => return,
+    };
+    let Some(pos) = app.board.builds.iter().position(|b| b.key == key) else { return };
+    if cancelled {
+        // Cancel keeps what finished: the remaining segments leave the queue.
+        if let Some(part) = entry.record.part.clone() {
+            part_failed(app, ctx, &part);
+        }
+        return;
+    }
+    let build = &mut app.board.builds[pos];
+    let slot = if index == usize::MAX { build.pieces.len() - 1 } else { index };
+    if let Some(p) = build.pieces.get_mut(slot) {
+        *p = Piece::Made(Box::new(entry.clone()), Arc::new(frames.to_vec()));
+    }
+    if build.pieces.iter().all(|p| !matches!(p, Piece::Pending)) {
+        let build = app.board.builds.remove(pos);
+        join(app, ctx, build);
+    }
+}
+
+fn part_key(p: &Part) -> String {
+    match p {
+        Part::Storyboard { board, .. } => board.clone(),
+        Part::Continuation { parent, .. } => parent.clone(),
+    }
+}
+
+/// Joins a build's parts into one new history entry (off the UI thread).
+fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
+    let history: History = app.history.clone();
+    let work = move || -> Result<(HistoryEntry, Vec<RgbImage>), String> {
+        let mut entries = Vec::new();
+        let mut parts = Vec::new();
+        for p in &build.pieces {
+            let (e, f) = match p {
+                Piece::Made(e, f) => ((**e).clone(), f.to_vec()),
+                Piece::Stored(e) => ((**e).clone(), history.load_frames(e).map_err(|x| format!("{}: {x}", e.id))?),
+                Piece::Pending => return Err("a part is missing".into()),
+            };
+            entries.push(e);
+            parts.push(f);
+        }
+        let first = parts.first().and_then(|f| f.first()).ok_or("no frames")?;
+        let (w, h) = (first.width(), first.height());
+        if parts.iter().flatten().any(|f| f.dimensions() != (w, h)) {
+            return Err("the parts have different sizes and cannot be joined".into());
+        }
+        let raw: Vec<Vec<Vec<u8>>> =
+            parts.into_iter().map(|p| p.into_iter().map(RgbImage::into_raw).collect()).collect();
+        let joined = Joined { kind: build.kind.clone(), parts: entries.iter().map(|e| e.id.clone()).collect() };
+        let frames: Vec<RgbImage> = joined
+            .frames(&raw)
+            .into_iter()
+            .map(|f| RgbImage::from_raw(w, h, f).ok_or_else(|| "a joined frame has the wrong size".to_owned()))
+            .collect::<Result<_, _>>()?;
+        let last = entries.last().ok_or("no parts")?;
+        let record = HistoryRecord {
+            input_hash: entries.iter().map(|e| e.record.input_hash.as_str()).collect::<Vec<_>>().join("|"),
+            cancelled: false,
+            steps_done: entries.iter().map(|e| e.record.steps_done).sum(),
+            sweep: None,
+            part: None,
+            joined: Some(joined),
+            ..last.record.clone()
+        };
+        history.save(record, &frames).map(|e| (e, frames)).map_err(|e| e.to_string())
+    };
+    match background::run(ctx, "join", work) {
+        Ok(rx) => app.board.joining.push(rx),
+        Err(e) => error(app, format!("cannot join the clips: {e}"), ""),
+    }
+}
+
+/// Takes finished reads and joins (called every frame).
+pub fn poll(app: &mut StudioApp, ctx: &egui::Context) {
+    if let Some((entry, rx)) = app.board.continuing.take() {
+        match rx.try_recv() {
+            Ok(Ok(last)) => queue_continuation(app, *entry, last),
+            Ok(Err(e)) => error(app, format!("cannot continue: {e}"), ""),
+            Err(crossbeam_channel::TryRecvError::Empty) => app.board.continuing = Some((entry, rx)),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => error(app, "cannot continue: the reader stopped", ""),
+        }
+    }
+    let mut i = 0;
+    while i < app.board.joining.len() {
+        match app.board.joining[i].try_recv() {
+            Err(crossbeam_channel::TryRecvError::Empty) => i += 1,
+            other => {
+                app.board.joining.remove(i);
+                match other {
+                    Ok(Ok((entry, frames))) => {
+                        app.entries.insert(0, entry.clone());
+                        app.result = Some((
+                            super::textures::Frames::new(ctx, &format!("entry-{}", entry.id), &frames),
+                            Some(entry),
+                        ));
+                        app.ui.player.restart();
+                    }
+                    Ok(Err(e)) => {
+                        error(app, format!("cannot save the joined clip: {e}"), "The parts are in the history.")
+                    }
+                    Err(_) => error(app, "the join stopped unexpectedly", "The parts are in the history."),
+                }
+            }
+        }
+    }
+}
+
+/// The segment a storyboard entry's part `i` covers (for labels).
+pub fn segment_of(entry: &HistoryEntry, i: usize) -> Option<Segment> {
+    match &entry.record.joined {
+        Some(Joined { kind: JoinKind::Storyboard { segments, .. }, .. }) => segments.get(i).copied(),
+        _ => None,
+    }
+}
