@@ -87,6 +87,11 @@ done
 [ -s "$OUT/clip.gif" ] || fail "the export dialog wrote no GIF"
 head -c 6 "$OUT/clip.gif" | grep -q GIF89a || fail "the export is not a GIF"
 import -window "$W" "$OUT/after_export.png" || true
+# The export dialog once more, for its screenshot (its Interpolate row; the player's row is in
+# screenshot.png).
+xdotool key --window "$W" ctrl+e
+sleep 1
+import -window "$W" "$OUT/export_dialog.png" || true
 
 # The animated capture: half size, the frames that changed.
 convert -delay 25 -loop 0 "$OUT"/capture/*.png -resize 50% -layers Optimize "$OUT/sharpening.gif" || fail "no capture"

@@ -282,3 +282,26 @@ fn a_silent_server_is_given_up_and_cancel_interrupts_a_blocked_read() {
     assert!(matches!(err, DownloadError::Cancelled(_)), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(3), "cancel took {:?}", t0.elapsed());
 }
+
+/// `download rife49 --url …`: resumed after a cut, checked as RIFE and installed under its
+/// version's name in the model folder; without `--url` it says there is no official source.
+#[test]
+fn a_rife_file_downloads_from_the_users_url_and_is_installed() {
+    let body = std::fs::read(crate::common::rife_fixture("4.9").join("rife49.pth")).unwrap();
+    let (url, _) = serve(body.clone(), Mode::CutOnce(1_000_000));
+    let tmp = tempfile::tempdir().unwrap();
+    let (dl, models) = (tmp.path().join("dl"), tmp.path().join("models"));
+    let bin = env!("CARGO_BIN_EXE_dynamicrafter-studio");
+    let o = std::process::Command::new(bin)
+        .args(["download", "rife49", "--url", &format!("{url}/model.ckpt")])
+        .args(["--dest", dl.to_str().unwrap(), "--models", models.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("RIFE 4.9 checked and installed"), "{text}");
+    assert_eq!(std::fs::read(models.join("rife49.pth")).unwrap(), body);
+    let o = std::process::Command::new(bin).args(["download", "rife47"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("RIFE has no official download"));
+}
