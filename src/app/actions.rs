@@ -120,7 +120,8 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             // Read off the UI thread; the list arrives with the next frame that drains events.
             let models = app.models_dir.clone();
             if let Ok(rx) = background::run(ctx, "model-list", move || {
-                models.map(|d| crate::weights::import::list_imported(&d)).unwrap_or_default()
+                let list = models.as_deref().map(crate::weights::import::list_imported).unwrap_or_default();
+                (list, models.as_deref().and_then(crate::rife::weights::find_installed))
             }) {
                 app.set_model_listing(rx);
             }

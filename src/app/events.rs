@@ -204,6 +204,19 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
             app.download = None;
             app.push(Action::Import { path, variant: Some(variant) });
         }
+        Event::RifeInstalled { path, version } => {
+            app.import_cancel = None;
+            app.model = std::mem::take(&mut app.before_import);
+            app.rife_installed = Some(path.clone());
+            let text = format!("RIFE {version} installed ({}): Interpolate ×2 / ×4 are ready", path.display());
+            app.notice = Some(Notice { text, advice: String::new(), is_error: false });
+        }
+        Event::RifeFailed { message } => {
+            app.import_cancel = None;
+            app.model = std::mem::take(&mut app.before_import);
+            let advice = "Use rife47.pth or rife49.pth (ComfyUI-Frame-Interpolation's files).".to_owned();
+            app.notice = Some(Notice { text: message, advice, is_error: true });
+        }
         Event::Interpolating { id, done, total } => super::smooth::progress(app, id, done, total),
         Event::Interpolated { id, factor, frames } => super::smooth::finished(app, ctx, id, factor, frames),
         Event::InterpolateFailed { id, message, advice } => super::smooth::failed(app, id, message, advice),

@@ -97,12 +97,15 @@ struct Reading {
     /// The history clip being read for the player (off the UI thread).
     showing: Option<(Box<HistoryEntry>, crossbeam_channel::Receiver<Result<Vec<egui::ColorImage>, String>>)>,
     /// The imported-model listing being read off the UI thread.
-    model_listing: Option<crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>>,
+    model_listing: Option<crossbeam_channel::Receiver<ModelListing>>,
     /// The history listing being read off the UI thread.
     history_listing: Option<crossbeam_channel::Receiver<crate::history::Listing>>,
     /// Input images being decoded off the UI thread.
     image_loads: Vec<image_load::ImageLoad>,
 }
+
+/// The model folder's contents: imported models, and the RIFE file if one is installed.
+type ModelListing = (Vec<(PathBuf, crate::weights::import::ModelManifest)>, Option<PathBuf>);
 
 /// The app.
 pub struct StudioApp {
@@ -138,6 +141,8 @@ pub struct StudioApp {
     pub imported: Vec<(PathBuf, crate::weights::import::ModelManifest)>,
     /// The export in progress.
     pub export: Option<export_job::ExportJob>,
+    /// The RIFE file in the model folder (frame interpolation), if any.
+    pub rife_installed: Option<PathBuf>,
     /// The model download in progress.
     pub download: Option<Download>,
     /// Finished clips the history could not store yet (newest last).
@@ -233,6 +238,7 @@ impl StudioApp {
             catalog: catalog::catalog(),
             export: None,
             download: None,
+            rife_installed: None,
             unsaved: Vec::new(),
             saved_queue: Vec::new(),
             import_cancel: None,
@@ -301,10 +307,7 @@ impl StudioApp {
     }
 
     /// Starts replacing the imported-model list (read off the UI thread).
-    fn set_model_listing(
-        &mut self,
-        rx: crossbeam_channel::Receiver<Vec<(PathBuf, crate::weights::import::ModelManifest)>>,
-    ) {
+    fn set_model_listing(&mut self, rx: crossbeam_channel::Receiver<ModelListing>) {
         self.reading.model_listing = Some(rx);
     }
 
@@ -338,8 +341,9 @@ impl StudioApp {
     }
 
     fn poll_history_listing(&mut self) {
-        if let Some(list) = self.reading.model_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
+        if let Some((list, rife)) = self.reading.model_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.imported = list;
+            self.rife_installed = rife;
             self.reading.model_listing = None;
         }
         if let Some(list) = self.reading.history_listing.as_ref().and_then(|rx| rx.try_recv().ok()) {

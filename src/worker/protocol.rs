@@ -230,6 +230,15 @@ pub enum Event {
         message: String,
         advice: String,
     },
+    /// A RIFE file was checked and installed in the model folder (from an import).
+    RifeInstalled {
+        path: PathBuf,
+        version: String,
+    },
+    /// A file recognised as RIFE could not be installed (the loaded model is untouched).
+    RifeFailed {
+        message: String,
+    },
     /// Something the user should know that is neither a result nor an error.
     Notice {
         text: String,

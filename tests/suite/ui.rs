@@ -566,18 +566,30 @@ fn the_in_app_browser_opens_an_image_and_previews_it() {
 #[test]
 fn a_storyboard_joins_continue_appends_and_the_player_interpolates() {
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join(".models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(crate::common::rife_fixture("4.9").join("rife49.pth"), models.join("rife49.pth")).unwrap();
     let mut h = harness(tmp.path());
     step_until(&mut h, "the model", 120, |a| matches!(a.model, ModelStatus::Ready(_)));
+    // A RIFE file opened like a checkpoint is recognised, checked and installed; the loaded
+    // model stays loaded.
+    let rife = crate::common::rife_fixture("4.9").join("rife49.pth");
+    h.state_mut().push(Action::OpenFiles(vec![rife]));
+    step_until(&mut h, "the RIFE install", 60, |a| {
+        a.rife_installed.is_some() || a.notice.as_ref().is_some_and(|n| n.is_error)
+    });
+    assert!(
+        h.state().rife_installed.as_ref().is_some_and(|p| p.ends_with(".models/rife49.pth")),
+        "{:?}",
+        h.state().notice
+    );
+    step_until(&mut h, "the model again", 30, |a| matches!(a.model, ModelStatus::Ready(_)));
     h.state_mut().state.settings.steps = 2;
     let d = crate::common::tiny_fixture();
     for name in ["input.png", "input2.png", "input.png"] {
         h.state_mut().push(Action::AddKeyframe(d.join(name)));
         h.step();
     }
-    step_until(&mut h, "three keyframes", 30, |a| a.board.keyframes.len() == 3 || a.notice.is_some());
+    step_until(&mut h, "three keyframes", 30, |a| {
+        a.board.keyframes.len() == 3 || a.notice.as_ref().is_some_and(|n| n.is_error)
+    });
     // Open the section, then generate through its button.
     h.get_by_label("Storyboard").click_accesskit();
     h.step();
@@ -604,7 +616,9 @@ fn a_storyboard_joins_continue_appends_and_the_player_interpolates() {
     assert_eq!(h.state().result.as_ref().and_then(|(_, e)| e.as_ref()).map(|e| e.id.clone()), Some(board.id.clone()));
     h.get_by_label("Continue this clip").click_accesskit();
     h.step();
-    step_until(&mut h, "the continuation job", 60, |a| a.running.is_some() || a.notice.is_some());
+    step_until(&mut h, "the continuation job", 60, |a| {
+        a.running.is_some() || a.notice.as_ref().is_some_and(|n| n.is_error)
+    });
     let want = dynamicrafter_studio::history::digest(b.last().unwrap().as_raw());
     let job = h.state().running.as_ref().unwrap().request.clone();
     assert_eq!(job.input_hash, want);

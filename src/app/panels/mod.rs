@@ -49,6 +49,7 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                     download: app.download.as_ref(),
                     imported: &app.imported,
                     catalog: &app.catalog,
+                    rife: app.rife_installed.as_deref(),
                 };
                 let form = model::RunForm {
                     precision: &mut app.state.precision,

@@ -19,6 +19,8 @@ pub struct ModelView<'a> {
     /// The models in the cache folder.
     pub imported: &'a [(PathBuf, crate::weights::import::ModelManifest)],
     pub catalog: &'a [OfficialModel],
+    /// The RIFE file installed for frame interpolation.
+    pub rife: Option<&'a std::path::Path>,
 }
 
 /// What the panel owns: how the model runs (a change reloads it) and the download mirror.
@@ -124,6 +126,32 @@ pub fn model_ui(
             .clicked()
         {
             act.push(Action::SelfCheck);
+        }
+    });
+    rife_ui(ui, view.rife, act);
+}
+
+/// Frame interpolation: the installed RIFE file, or how to get one.
+fn rife_ui(ui: &mut egui::Ui, rife: Option<&std::path::Path>, act: &mut Vec<Action>) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Frame interpolation:");
+        match rife {
+            Some(p) => {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                ui.label(egui::RichText::new(format!("RIFE ({name})")).strong()).on_hover_text(p.display().to_string());
+            }
+            None => {
+                ui.label(egui::RichText::new("not installed").weak());
+                if ui
+                    .small_button("Open RIFE file…")
+                    .on_hover_text(
+                        "rife47.pth or rife49.pth, the files ComfyUI-Frame-Interpolation uses (checked, never executed, then kept beside the models)",
+                    )
+                    .clicked()
+                {
+                    act.push(Action::PickFile(super::super::file_picker::Purpose::Import));
+                }
+            }
         }
     });
 }

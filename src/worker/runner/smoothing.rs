@@ -29,17 +29,16 @@ impl Runner {
     /// Installs a RIFE file into the model folder.
     pub(super) fn install_rife(&mut self, path: &Path) {
         let Some(dir) = self.models.clone() else {
-            self.send(Event::ImportFailed { message: "this platform has no data directory for models".into() });
+            self.send(Event::RifeFailed { message: "this platform has no data directory for models".into() });
             return;
         };
         match crate::rife::weights::install(path, &dir) {
             Ok((dest, version)) => {
                 self.smoother.reset();
-                let text = format!("RIFE {version} installed ({}): Interpolate ×2 / ×4 are ready", dest.display());
-                self.send(Event::Notice { text });
+                self.send(Event::RifeInstalled { path: dest, version: version.to_string() });
             }
             Err(e) => {
-                self.send(Event::ImportFailed { message: e.to_string() });
+                self.send(Event::RifeFailed { message: e.to_string() });
             }
         }
     }
