@@ -239,6 +239,19 @@ impl History {
         load_frames_within(entry, MAX_CLIP_PIXELS)
     }
 
+    /// Reads frame `k` (0-based) of an entry alone.
+    pub fn load_frame(entry: &HistoryEntry, k: usize) -> Result<RgbImage, HistoryError> {
+        let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
+        crate::imaging::load::load_image(&p, &frame_options())
+            .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
+    }
+
+    /// Whether a clip of `frames` frames of `width × height` can be read back (played,
+    /// exported, continued): at most 1024 frames and 256 Mpx in all.
+    pub fn fits(frames: usize, width: u32, height: u32) -> bool {
+        frames <= MAX_FRAMES && frames as u64 * u64::from(width) * u64::from(height) <= MAX_CLIP_PIXELS
+    }
+
     /// Reads an entry's thumbnail, bounded like an input image.
     pub fn load_thumbnail(entry: &HistoryEntry) -> Result<RgbImage, HistoryError> {
         let p = entry.thumbnail();
@@ -276,6 +289,16 @@ impl History {
 }
 
 /// [`History::load_frames`] with `max_pixels` decoded in all.
+/// How a history frame is read: bounded like an input image, EXIF ignored.
+fn frame_options() -> crate::imaging::load::LoadOptions {
+    crate::imaging::load::LoadOptions {
+        apply_exif_orientation: false,
+        max_side: 4096,
+        max_pixels: 4096 * 4096,
+        ..Default::default()
+    }
+}
+
 fn load_frames_within(entry: &HistoryEntry, max_pixels: u64) -> Result<Vec<RgbImage>, HistoryError> {
     if entry.record.frames > MAX_FRAMES {
         return Err(HistoryError::Encode {
@@ -283,12 +306,7 @@ fn load_frames_within(entry: &HistoryEntry, max_pixels: u64) -> Result<Vec<RgbIm
             msg: format!("it lists {} frames (at most {MAX_FRAMES})", entry.record.frames),
         });
     }
-    let opts = crate::imaging::load::LoadOptions {
-        apply_exif_orientation: false,
-        max_side: 4096,
-        max_pixels: 4096 * 4096,
-        ..Default::default()
-    };
+    let opts = frame_options();
     let mut total = 0u64;
     (0..entry.record.frames)
         .map(|k| {

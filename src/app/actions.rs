@@ -292,7 +292,10 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
             }
         }
         Action::QueueRemove(i) => {
-            app.queue.remove(i);
+            // A removed storyboard segment or continuation ends its clip (what finished is kept).
+            if let Some(part) = app.queue.remove(i).and_then(|q| q.job.part) {
+                super::storyboard::part_failed(app, ctx, &part);
+            }
         }
         Action::RefreshHistory => {
             let history = app.history.clone();
@@ -448,7 +451,7 @@ fn enqueue(app: &mut StudioApp, settings: Settings, sweep: Option<crate::history
         return Err(());
     }
     let job = Job {
-        id: app.next_job,
+        id: app.next_id(),
         settings,
         image: image.rgb.clone(),
         image2: if mode == Mode::Interpolation { app.image2.as_ref().map(|i| i.rgb.clone()) } else { None },
@@ -462,7 +465,6 @@ fn enqueue(app: &mut StudioApp, settings: Settings, sweep: Option<crate::history
         sweep,
         part: None,
     };
-    app.next_job += 1;
     app.queue.push_back(Queued { job });
     Ok(())
 }

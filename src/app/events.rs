@@ -50,6 +50,8 @@ fn recover_worker(app: &mut StudioApp, ctx: &egui::Context) {
     }
     app.preview = None;
     app.import_cancel = None;
+    // An interpolation in flight died with the worker (its frames are not coming).
+    app.smoothing = None;
     let kept = app.queue.len();
     if app.worker_restarts.len() >= MAX_RESTARTS {
         app.worker = None;
@@ -224,6 +226,11 @@ fn apply(app: &mut StudioApp, ctx: &egui::Context, ev: Event) {
         Event::Unsaved { job, record, frames, message } => {
             if app.running.as_ref().is_some_and(|r| r.job == job) {
                 app.running = None;
+            }
+            if let Some(part) = &record.part {
+                // A part that is not in the history cannot be joined: stop its storyboard or
+                // chain there, joining what was saved.
+                super::storyboard::part_failed(app, ctx, part);
             }
             let clip = Unsaved::new(job, *record, frames);
             app.result = Some((Frames::new(ctx, &clip.entry.id, &clip.frames()), Some(clip.entry.clone())));

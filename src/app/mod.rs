@@ -322,10 +322,22 @@ impl StudioApp {
             return;
         }
         self.reading.restoring_queue = None;
+        let mut parts = 0;
         for mut job in result.unwrap_or_default() {
-            job.id = self.next_job;
-            self.next_job += 1;
+            job.id = self.next_id();
+            // The clips a storyboard or continuation was joining are not restored: its parts
+            // run as clips of their own.
+            parts += usize::from(job.part.take().is_some());
             self.queue.push_back(Queued { job });
+        }
+        if parts > 0 {
+            self.notice = Some(Notice {
+                text: format!(
+                    "{parts} queued storyboard segment(s) or continuation(s) were restored as separate clips"
+                ),
+                advice: "Queue the storyboard again to get one joined clip.".into(),
+                is_error: false,
+            });
         }
         if matches!(self.model, ModelStatus::Ready(_)) {
             actions::start_next(self); // the model was ready first

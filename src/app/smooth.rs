@@ -97,10 +97,22 @@ pub fn progress(app: &mut StudioApp, id: JobId, done: usize, total: usize) {
 pub fn finished(app: &mut StudioApp, ctx: &egui::Context, id: JobId, factor: usize, frames: Vec<RgbImage>) {
     let Some(req) = app.smoothing.take_if(|s| s.id == id) else { return };
     let textures = Frames::new(ctx, &format!("smooth-{}-{factor}", req.source), &frames);
-    app.smoothed = Some(Smoothed { source: req.source, factor, frames: textures, rgb: Arc::new(frames) });
+    let rgb = Arc::new(frames);
     if let Some((path, overwrite)) = req.then_export {
-        super::actions::start_export(app, ctx, path, overwrite);
+        // Exactly these frames, with the settings of the clip they were made from (the
+        // player may show another clip by now).
+        let entry = app.entries.iter().chain(app.unsaved.iter().map(|u| &u.entry)).find(|e| e.id == req.source);
+        let opts = crate::export::ExportOptions {
+            overwrite,
+            metadata: entry.and_then(|e| serde_json::to_string(&e.record).ok()),
+            fps: app.state.export.fps * factor as f32,
+            ..app.state.export.clone()
+        };
+        let repaint = ctx.clone();
+        let wake = move || repaint.request_repaint();
+        app.export = Some(super::export_job::ExportJob::start_frames(rgb.clone(), path, opts, wake));
     }
+    app.smoothed = Some(Smoothed { source: req.source, factor, frames: textures, rgb });
 }
 
 /// The interpolation failed or was cancelled.

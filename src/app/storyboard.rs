@@ -37,12 +37,13 @@ pub enum StoryboardAction {
     Continue(Box<HistoryEntry>),
 }
 
-/// A part of a clip being made: finished (with its frames, or still in the history) or not.
+/// A part of a clip being made: made now (with its frames), an earlier clip (read from the
+/// history at the join, or held in memory when the history could not store it), or pending.
 #[derive(Debug, Clone)]
 enum Piece {
     Pending,
     Made(Box<HistoryEntry>, Arc<Vec<RgbImage>>),
-    Stored(Box<HistoryEntry>),
+    Earlier(Box<HistoryEntry>, Option<Arc<Vec<RgbImage>>>),
 }
 
 /// A storyboard or continuation whose parts are being generated.
@@ -64,10 +65,11 @@ pub struct Board {
     /// The segment the player's *Re-run segment* regenerates.
     pub rerun_segment: usize,
     builds: Vec<Build>,
-    /// The last frame of the clip to continue, being read.
-    continuing: Option<(Box<HistoryEntry>, Receiver<Result<RgbImage, String>>)>,
-    /// Joined clips being written to the history.
-    joining: Vec<Receiver<Result<(HistoryEntry, Vec<RgbImage>), String>>>,
+    /// The clip to continue (with its frames when the history could not store it), its last
+    /// frame being read.
+    continuing: Option<(Box<HistoryEntry>, Option<Arc<Vec<RgbImage>>>, Receiver<Result<RgbImage, String>>)>,
+    /// Joined clips being written to the history (on failure: the clip, kept unsaved).
+    joining: Vec<Receiver<Result<(HistoryEntry, Vec<RgbImage>), JoinError>>>,
 }
 
 impl Board {
@@ -83,14 +85,31 @@ impl Board {
     }
 }
 
+/// A join that did not reach the history: why, and the clip if it was made.
+#[derive(Debug)]
+struct JoinError {
+    message: String,
+    clip: Option<(HistoryRecord, Vec<RgbImage>)>,
+}
+
+impl From<String> for JoinError {
+    fn from(message: String) -> Self {
+        Self { message, clip: None }
+    }
+}
+
+impl From<&str> for JoinError {
+    fn from(message: &str) -> Self {
+        Self { message: message.to_owned(), clip: None }
+    }
+}
+
 /// Adds a decoded image as the last keyframe.
 pub fn add_keyframe(app: &mut StudioApp, image: InputImage) {
     app.board.keyframes.push(Keyframe { image, prompt: String::new() });
 }
 
-fn error(app: &mut StudioApp, text: impl Into<String>, advice: impl Into<String>) {
-    app.notice = Some(Notice { text: text.into(), advice: advice.into(), is_error: true });
-}
+use super::actions::error;
 
 /// Applies a storyboard action.
 pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: StoryboardAction) {
@@ -104,14 +123,16 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: StoryboardAction) {
     }
 }
 
-/// A job for one storyboard segment.
-fn segment_job(app: &mut StudioApp, keys: (&Keyframe, &Keyframe), seed: u64, part: Part) -> Job {
-    let mut settings = app.state.settings.clone();
+/// A job for one storyboard segment with `settings` (its mode and seed set here).
+fn segment_job(
+    app: &mut StudioApp,
+    mut settings: crate::pipeline::generate::Settings,
+    keys: (&Keyframe, &Keyframe),
+    seed: u64,
+    part: Part,
+) -> Job {
     settings.mode = Mode::Interpolation;
     settings.seed = seed;
-    if !keys.0.prompt.trim().is_empty() {
-        settings.prompt = keys.0.prompt.clone();
-    }
     Job {
         id: app.next_id(),
         settings,
@@ -141,11 +162,20 @@ fn queue_board(app: &mut StudioApp) {
     let board = format!("board-{}", super::actions::random_seed());
     let looped = app.board.looped;
     let plan = segments(n, looped);
+    if !app.state.seed_locked {
+        app.state.settings.seed = super::actions::random_seed();
+    }
     let base = app.state.settings.seed;
     let keys = app.board.keyframes.clone();
     for (index, &segment) in plan.iter().enumerate() {
         let part = Part::Storyboard { board: board.clone(), index, count: plan.len(), segment, looped };
-        let job = segment_job(app, (&keys[segment.from], &keys[segment.to]), base.wrapping_add(index as u64), part);
+        let mut settings = app.state.settings.clone();
+        let own = &keys[segment.from].prompt;
+        if !own.trim().is_empty() {
+            settings.prompt = own.clone();
+        }
+        let seed = base.wrapping_add(index as u64);
+        let job = segment_job(app, settings, (&keys[segment.from], &keys[segment.to]), seed, part);
         app.queue.push_back(Queued { job });
     }
     let hashes = keys.iter().map(|k| k.image.hash.clone()).collect();
@@ -164,9 +194,19 @@ fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
     let Some(&segment) = plan.get(index) else {
         return error(app, format!("the storyboard has no segment {}", index + 1), "");
     };
+    if app.state.variant.is_some_and(|v| v != crate::model::config::Variant::V512Interp) {
+        return error(
+            app,
+            "storyboards need the 512_interp model",
+            "Load DynamiCrafter 512_interp in the Model panel.",
+        );
+    }
     // The keyframes are not stored in the history: they must still be in the panel.
-    let find = |hash: &str| app.board.keyframes.iter().find(|k| k.image.hash == hash).cloned();
-    let (Some(a), Some(b)) = (find(&keyframes[segment.from]), find(&keyframes[segment.to])) else {
+    let find = |i: usize| {
+        let hash = keyframes.get(i)?;
+        app.board.keyframes.iter().find(|k| &k.image.hash == hash).cloned()
+    };
+    let (Some(a), Some(b)) = (find(segment.from), find(segment.to)) else {
         return error(
             app,
             format!(
@@ -180,17 +220,19 @@ fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
     let mut pieces = Vec::with_capacity(parts.len());
     for id in &parts {
         match app.entries.iter().find(|e| &e.id == id) {
-            Some(e) => pieces.push(Piece::Stored(Box::new(e.clone()))),
+            Some(e) => pieces.push(Piece::Earlier(Box::new(e.clone()), None)),
             None => return error(app, format!("segment clip {id} is no longer in the history"), ""),
         }
     }
     if index >= pieces.len() {
         return error(app, "this storyboard was cut short: only its finished segments can be generated again", "");
     }
-    pieces[index] = Piece::Pending;
+    // The segment's own settings (size, steps, guidance, prompt), a new seed.
+    let Piece::Earlier(old, _) = std::mem::replace(&mut pieces[index], Piece::Pending) else { unreachable!() };
     let board = format!("board-{}", super::actions::random_seed());
     let part = Part::Storyboard { board: board.clone(), index, count: plan.len(), segment, looped };
-    let job = segment_job(app, (&a, &b), super::actions::random_seed(), part);
+    let settings = old.record.settings.clone();
+    let job = segment_job(app, settings, (&a, &b), super::actions::random_seed(), part);
     app.queue.push_back(Queued { job });
     let kind = JoinKind::Storyboard { board: board.clone(), looped, segments: plan, keyframes };
     app.board.builds.push(Build { key: board, kind, pieces });
@@ -200,34 +242,55 @@ fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
 /// Reads the last frame of `entry` (off the UI thread), then queues the continuation
 /// ([`poll`]).
 fn start_continue(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry) {
+    if app.board.continuing.is_some() {
+        return error(
+            app,
+            "a clip is already being prepared for continuing",
+            "Wait a moment and press Continue again.",
+        );
+    }
+    let (w, h) = (app.state.settings.width as u32, app.state.settings.height as u32);
+    if (entry.record.width, entry.record.height) != (w, h) {
+        return error(
+            app,
+            format!(
+                "this clip is {}×{}, the loaded model makes {w}×{h} clips: they cannot be joined",
+                entry.record.width, entry.record.height
+            ),
+            "Load the model that made the clip to continue it.",
+        );
+    }
     if app.state.variant == Some(crate::model::config::Variant::V512Interp) {
         // The interp model makes image-to-video clips too, but it was not trained for them.
         app.notice = Some(Notice {
             text: "Continuing with the 512_interp model: its image-to-video clips are weaker".into(),
-            advice: "An image-to-video model (512 or 1024) continues better.".into(),
+            advice: "The 512 model continues better (same size).".into(),
             is_error: false,
         });
     }
     let unsaved = app.unsaved.iter().find(|u| u.entry.id == entry.id).map(|u| u.frames());
-    let history = app.history.clone();
     let e = entry.clone();
-    let read = move || {
-        let frames = match unsaved {
-            Some(f) => f.to_vec(),
-            None => history.load_frames(&e).map_err(|e| e.to_string())?,
-        };
-        frames.last().cloned().ok_or_else(|| "the clip has no frames".to_owned())
+    let held = unsaved.clone();
+    let read = move || match held {
+        Some(f) => f.last().cloned().ok_or_else(|| "the clip has no frames".to_owned()),
+        // Only the last frame file is read.
+        None => crate::history::History::load_frame(&e, e.record.frames.saturating_sub(1)).map_err(|x| x.to_string()),
     };
     match background::run(ctx, "continue-read", read) {
-        Ok(rx) => app.board.continuing = Some((Box::new(entry), rx)),
+        Ok(rx) => app.board.continuing = Some((Box::new(entry), unsaved, rx)),
         Err(e) => error(app, format!("cannot read the clip: {e}"), ""),
     }
 }
 
-fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, last: RgbImage) {
+fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, held: Option<Arc<Vec<RgbImage>>>, last: RgbImage) {
     let mut settings = app.state.settings.clone();
     settings.mode = Mode::ImageToVideo;
+    if !app.state.seed_locked {
+        app.state.settings.seed = super::actions::random_seed();
+        settings.seed = app.state.settings.seed;
+    }
     let crossfade = app.board.crossfade;
+    let chain = format!("chain-{}", super::actions::random_seed());
     let last = Arc::new(last);
     let job = Job {
         id: app.next_id(),
@@ -240,21 +303,23 @@ fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, last: RgbImage)
         cancel: Arc::new(AtomicBool::new(false)),
         vae_preview_every: app.state.vae_preview_every,
         sweep: None,
-        part: Some(Part::Continuation { parent: parent.id.clone(), crossfade }),
+        part: Some(Part::Continuation { parent: parent.id.clone(), chain: chain.clone(), crossfade }),
     };
-    // A continued continuation extends the same chain.
-    let mut pieces: Vec<Piece> = match &parent.record.joined {
-        Some(Joined { kind: JoinKind::Continuation { .. }, parts }) => {
+    // A continued continuation extends the same chain (its earlier joins keep their blends).
+    let whole = || (vec![Piece::Earlier(Box::new(parent.clone()), held.clone())], Vec::new());
+    let (mut pieces, mut crossfades) = match &parent.record.joined {
+        Some(Joined { kind: JoinKind::Continuation { crossfades }, parts }) if held.is_none() => {
             let found: Option<Vec<Piece>> = parts
                 .iter()
-                .map(|id| app.entries.iter().find(|e| &e.id == id).map(|e| Piece::Stored(Box::new(e.clone()))))
+                .map(|id| app.entries.iter().find(|e| &e.id == id).map(|e| Piece::Earlier(Box::new(e.clone()), None)))
                 .collect();
-            found.unwrap_or_else(|| vec![Piece::Stored(Box::new(parent.clone()))])
+            found.map_or_else(whole, |p| (p, crossfades.clone()))
         }
-        _ => vec![Piece::Stored(Box::new(parent.clone()))],
+        _ => whole(),
     };
     pieces.push(Piece::Pending);
-    app.board.builds.push(Build { key: parent.id.clone(), kind: JoinKind::Continuation { crossfade }, pieces });
+    crossfades.push(crossfade);
+    app.board.builds.push(Build { key: chain, kind: JoinKind::Continuation { crossfades }, pieces });
     app.queue.push_back(Queued { job });
     super::actions::start_next(app);
 }
@@ -267,7 +332,9 @@ pub fn part_failed(app: &mut StudioApp, ctx: &egui::Context, part: &Part) {
     app.queue.retain(|q| !q.job.part.as_ref().is_some_and(|p| part_key(p) == key));
     let build = app.board.builds.remove(pos);
     let done: Vec<Piece> = build.pieces.into_iter().take_while(|p| !matches!(p, Piece::Pending)).collect();
-    if done.len() >= 2 {
+    // Only a clip with a new part is worth a new entry (a stopped re-run or chain would
+    // otherwise save a copy of what exists).
+    if done.len() >= 2 && done.iter().any(|p| matches!(p, Piece::Made(..))) {
         join(app, ctx, Build { pieces: done, ..build });
     }
 }
@@ -283,7 +350,7 @@ pub fn part_finished(
 ) {
     let (key, index) = match &entry.record.part {
         Some(Part::Storyboard { board, index, .. }) => (board.clone(), *index),
-        Some(Part::Continuation { parent, .. }) => (parent.clone(), usize::MAX),
+        Some(Part::Continuation { chain, .. }) => (chain.clone(), usize::MAX),
         None => return,
     };
     let Some(pos) = app.board.builds.iter().position(|b| b.key == key) else { return };
@@ -308,20 +375,23 @@ pub fn part_finished(
 fn part_key(p: &Part) -> String {
     match p {
         Part::Storyboard { board, .. } => board.clone(),
-        Part::Continuation { parent, .. } => parent.clone(),
+        Part::Continuation { chain, .. } => chain.clone(),
     }
 }
 
 /// Joins a build's parts into one new history entry (off the UI thread).
 fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
     let history: History = app.history.clone();
-    let work = move || -> Result<(HistoryEntry, Vec<RgbImage>), String> {
+    let work = move || -> Result<(HistoryEntry, Vec<RgbImage>), JoinError> {
         let mut entries = Vec::new();
         let mut parts = Vec::new();
         for p in &build.pieces {
             let (e, f) = match p {
                 Piece::Made(e, f) => ((**e).clone(), f.to_vec()),
-                Piece::Stored(e) => ((**e).clone(), history.load_frames(e).map_err(|x| format!("{}: {x}", e.id))?),
+                Piece::Earlier(e, Some(f)) => ((**e).clone(), f.to_vec()),
+                Piece::Earlier(e, None) => {
+                    ((**e).clone(), history.load_frames(e).map_err(|x| format!("{}: {x}", e.id))?)
+                }
                 Piece::Pending => return Err("a part is missing".into()),
             };
             entries.push(e);
@@ -332,6 +402,14 @@ fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
         if parts.iter().flatten().any(|f| f.dimensions() != (w, h)) {
             return Err("the parts have different sizes and cannot be joined".into());
         }
+        let total: usize = parts.iter().map(Vec::len).sum();
+        if !History::fits(total, w, h) {
+            return Err(format!(
+                "the joined clip would have about {total} frames of {w}×{h}: more than the history can play back \
+                 (1024 frames, 256 Mpx); its parts are in the history"
+            )
+            .into());
+        }
         let raw: Vec<Vec<Vec<u8>>> =
             parts.into_iter().map(|p| p.into_iter().map(RgbImage::into_raw).collect()).collect();
         let joined = Joined { kind: build.kind.clone(), parts: entries.iter().map(|e| e.id.clone()).collect() };
@@ -340,7 +418,7 @@ fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
             .into_iter()
             .map(|f| RgbImage::from_raw(w, h, f).ok_or_else(|| "a joined frame has the wrong size".to_owned()))
             .collect::<Result<_, _>>()?;
-        let last = entries.last().ok_or("no parts")?;
+        let last = entries.last().ok_or(JoinError::from("no parts"))?;
         let record = HistoryRecord {
             input_hash: entries.iter().map(|e| e.record.input_hash.as_str()).collect::<Vec<_>>().join("|"),
             cancelled: false,
@@ -350,7 +428,10 @@ fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
             joined: Some(joined),
             ..last.record.clone()
         };
-        history.save(record, &frames).map(|e| (e, frames)).map_err(|e| e.to_string())
+        match history.save(record.clone(), &frames) {
+            Ok(e) => Ok((e, frames)),
+            Err(e) => Err(JoinError { message: e.to_string(), clip: Some((record, frames)) }),
+        }
     };
     match background::run(ctx, "join", work) {
         Ok(rx) => app.board.joining.push(rx),
@@ -360,11 +441,11 @@ fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
 
 /// Takes finished reads and joins (called every frame).
 pub fn poll(app: &mut StudioApp, ctx: &egui::Context) {
-    if let Some((entry, rx)) = app.board.continuing.take() {
+    if let Some((entry, held, rx)) = app.board.continuing.take() {
         match rx.try_recv() {
-            Ok(Ok(last)) => queue_continuation(app, *entry, last),
+            Ok(Ok(last)) => queue_continuation(app, *entry, held, last),
             Ok(Err(e)) => error(app, format!("cannot continue: {e}"), ""),
-            Err(crossbeam_channel::TryRecvError::Empty) => app.board.continuing = Some((entry, rx)),
+            Err(crossbeam_channel::TryRecvError::Empty) => app.board.continuing = Some((entry, held, rx)),
             Err(crossbeam_channel::TryRecvError::Disconnected) => error(app, "cannot continue: the reader stopped", ""),
         }
     }
@@ -383,8 +464,18 @@ pub fn poll(app: &mut StudioApp, ctx: &egui::Context) {
                         ));
                         app.ui.player.restart();
                     }
-                    Ok(Err(e)) => {
-                        error(app, format!("cannot save the joined clip: {e}"), "The parts are in the history.")
+                    Ok(Err(JoinError { message, clip: Some((record, frames)) })) => {
+                        // Kept in the player and exportable; *Save to history* retries.
+                        let id = app.next_id();
+                        let clip = super::unsaved::Unsaved::new(id, record, frames);
+                        let textures = super::textures::Frames::new(ctx, &clip.entry.id, &clip.frames());
+                        app.result = Some((textures, Some(clip.entry.clone())));
+                        app.unsaved.push(clip);
+                        let advice = "It stays in the player: export it, or free some space and press Save to history.";
+                        error(app, format!("The joined clip is not in the history: {message}"), advice);
+                    }
+                    Ok(Err(JoinError { message, clip: None })) => {
+                        error(app, format!("cannot join the clips: {message}"), "The parts are in the history.")
                     }
                     Err(_) => error(app, "the join stopped unexpectedly", "The parts are in the history."),
                 }

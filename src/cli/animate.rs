@@ -49,7 +49,7 @@ pub struct AnimateArgs {
     #[arg(long = "loop", requires = "keyframes")]
     pub looped: bool,
     /// With `--keyframes`: one prompt per segment, in order (default: `--prompt` for all).
-    #[arg(long = "segment-prompt")]
+    #[arg(long = "segment-prompt", requires = "keyframes")]
     pub segment_prompts: Vec<String>,
     /// Continue a clip (GIF or frame folder): a new clip from its last frame, appended.
     #[arg(long, conflicts_with_all = ["image", "image2"])]
@@ -207,7 +207,13 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     if a.out.exists() && !a.export.overwrite {
         bail!("{} already exists (pass --overwrite to replace it)", a.out.display());
     }
+    if a.interpolate == 0 {
+        bail!("--interpolate is the frames per frame: 2 or 4 (1: none)");
+    }
     if a.interpolate > 1 {
+        if !crate::rife::SCALES.contains(&a.rife.scale) {
+            bail!("--rife-scale must be 0.25, 0.5, 1, 2 or 4");
+        }
         options.fps *= a.interpolate as f32;
         options.validate()?;
     }
@@ -224,9 +230,27 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let (ckpt, cfg, variant, fixture) = describe_model(a)?;
     let mut s = settings(a, variant, &cfg, fixture.as_ref())?;
     if !a.keyframes.is_empty() {
+        if variant.is_some_and(|v| v != Variant::V512Interp) {
+            bail!(
+                "--keyframes needs the 512_interp model (this is DynamiCrafter {})",
+                variant.map_or("", Variant::name)
+            );
+        }
         s.mode = Mode::Interpolation;
     } else if a.continue_from.is_some() {
         s.mode = Mode::ImageToVideo;
+    }
+    if let Join::Continue { clip, .. } = &inputs.join {
+        if (clip.width, clip.height) != (s.width, s.height) {
+            bail!(
+                "{} is {}×{}, this model makes {}×{} clips: they cannot be joined",
+                a.continue_from.as_deref().unwrap_or(Path::new("")).display(),
+                clip.width,
+                clip.height,
+                s.width,
+                s.height
+            );
+        }
     }
     let run = RunConfig { backend: a.backend, precision: a.precision, memory: a.memory, budget_gb: a.vram_gb };
     let plan = run.plan(&cfg, s.frames, s.height, s.width)?;
@@ -292,24 +316,22 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
     let frames = match &inputs.join {
         Join::Single => clips.remove(0),
         Join::Storyboard { looped } => storyboard::join(&clips, *looped),
-        Join::Continue { clip, .. } => {
-            if (clip.width, clip.height) != (width, height) {
-                bail!(
-                    "{} is {}×{}, this model makes {width}×{height} clips: they cannot be joined",
-                    a.continue_from.as_deref().unwrap_or(Path::new("")).display(),
-                    clip.width,
-                    clip.height
-                );
-            }
-            storyboard::append(&clip.frames, &clips[0], a.crossfade)
-        }
+        Join::Continue { clip, .. } => storyboard::append(&clip.frames, &clips[0], a.crossfade),
     };
     let mut clip = Clip { width, height, frames };
+    let mut interpolation_failed = None;
     if let Some(net) = &rife {
         let o = crate::rife::Options { timestep: 0.5, scale: a.rife.scale, ensemble: a.rife.ensemble };
-        clip = super::interpolate::interpolate(net, &clip, a.interpolate, o)?;
+        match super::interpolate::interpolate(net, &clip, a.interpolate, o) {
+            Ok(c) => clip = c,
+            Err(e) => {
+                // The generation is not lost: it is written as made, at the plain FPS.
+                options.fps /= a.interpolate as f32;
+                interpolation_failed = Some(e);
+            }
+        }
     }
-    options.metadata = Some(inputs.metadata(&s, a).to_string());
+    options.metadata = Some(inputs.metadata(&s, a, interpolation_failed.is_none()).to_string());
     let format = export(&clip, &a.out, &options)?;
     eprintln!(
         "wrote {} ({format:?}, {} frames) in {:.1} s",
@@ -317,6 +339,9 @@ pub fn run(a: &AnimateArgs) -> anyhow::Result<ExitCode> {
         clip.frames.len(),
         start.elapsed().as_secs_f64()
     );
+    if let Some(e) = interpolation_failed {
+        return Err(e.context(format!("frame interpolation failed; {} holds the clip without it", a.out.display())));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -382,7 +407,7 @@ impl Inputs {
 
     /// The generation settings stored in the file, with the storyboard or the continued
     /// clip (and the hash of the frame the continuation started from).
-    fn metadata(&self, s: &Settings, a: &AnimateArgs) -> serde_json::Value {
+    fn metadata(&self, s: &Settings, a: &AnimateArgs, interpolated: bool) -> serde_json::Value {
         let mut m = serde_json::to_value(s).unwrap_or_default();
         let extra = match &self.join {
             Join::Single => None,
@@ -411,7 +436,7 @@ impl Inputs {
         if let (Some((k, v)), Some(obj)) = (extra, m.as_object_mut()) {
             obj.insert(k.into(), v);
         }
-        if a.interpolate > 1 {
+        if a.interpolate > 1 && interpolated {
             if let Some(obj) = m.as_object_mut() {
                 obj.insert(
                     "interpolate".into(),

@@ -38,6 +38,9 @@ fn moving_clip(frames: usize, h: usize, w: usize) -> Clip {
 /// Runs the RIFE benchmark and prints its table.
 pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let frames = a.frames.unwrap_or(16);
+    if frames < 2 {
+        anyhow::bail!("--frames must be 2 or more: interpolation needs a pair");
+    }
     let (h, w) = match &a.size {
         Some(_) => parse_size(&a.size, &Settings::defaults(crate::model::config::Variant::V512))?,
         None => (320, 512),

@@ -61,6 +61,28 @@ fn read_gif(path: &Path, p: &str) -> Result<(Clip, Option<f32>), ClipReadError> 
     Ok((Clip { width, height, frames }, fps))
 }
 
+/// Sorts `frame_2.png` before `frame_10.png`: digit runs compare as numbers.
+fn natural_key(path: &Path) -> Vec<(String, u64)> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut out = Vec::new();
+    let (mut text, mut num, mut in_num) = (String::new(), String::new(), false);
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            in_num = true;
+        } else {
+            if in_num {
+                out.push((std::mem::take(&mut text), num.parse().unwrap_or(u64::MAX)));
+                num.clear();
+                in_num = false;
+            }
+            text.push(c);
+        }
+    }
+    out.push((text, if num.is_empty() { 0 } else { num.parse().unwrap_or(u64::MAX) }));
+    out
+}
+
 fn read_folder(dir: &Path, p: &str) -> Result<Clip, ClipReadError> {
     let io = |source| ClipReadError::Io { path: p.into(), source };
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -71,7 +93,7 @@ fn read_folder(dir: &Path, p: &str) -> Result<Clip, ClipReadError> {
             f.extension().is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
         })
         .collect();
-    files.sort();
+    files.sort_by_key(|f| natural_key(f));
     let mut clip = Clip { width: 0, height: 0, frames: Vec::new() };
     for f in &files {
         let img = load_image(f, &LoadOptions::default())?;
@@ -95,4 +117,18 @@ fn read_folder(dir: &Path, p: &str) -> Result<Clip, ClipReadError> {
         return Err(ClipReadError::Empty { path: p.into() });
     }
     Ok(clip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_folders_sort_by_number() {
+        let mut v: Vec<std::path::PathBuf> =
+            ["f_10.png", "f_2.png", "f_1.png", "g.png"].iter().map(std::path::PathBuf::from).collect();
+        v.sort_by_key(|f| natural_key(f));
+        let names: Vec<_> = v.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(names, ["f_1.png", "f_2.png", "f_10.png", "g.png"]);
+    }
 }

@@ -11,8 +11,8 @@ use super::{CaseRunner, Check};
 use crate::parity::metrics::rel_l2;
 use crate::rife::{IFNet, Options, Trace, load_rife};
 
-/// The stated f16 bound (README, "Frame interpolation"): rel. L2 of every stage when the
-/// network computes in f16 (the warps and flow sums stay f32).
+/// The stated f16 bound (README, "Testing"): rel. L2 of every stage when the network computes
+/// in f16 (the warps sample in f32; the flows are f16).
 pub const F16_BOUND: f64 = 1e-2;
 
 /// The fixture's network, loaded once per run.

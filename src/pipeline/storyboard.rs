@@ -22,8 +22,9 @@ pub struct Segment {
 pub enum Part {
     /// Segment `index` of storyboard `board` (`count` segments).
     Storyboard { board: String, index: usize, count: usize, segment: Segment, looped: bool },
-    /// Continues history entry `parent` from its last frame, blending `crossfade` frames.
-    Continuation { parent: String, crossfade: usize },
+    /// Continues history entry `parent` from its last frame, blending `crossfade` frames;
+    /// `chain` names this continuation (two continuations of one clip are two chains).
+    Continuation { parent: String, chain: String, crossfade: usize },
 }
 
 /// A clip joined from history entries (a storyboard, a continued clip): the entries it was
@@ -41,8 +42,9 @@ pub enum JoinKind {
     /// Interpolation segments, boundary frames once ([`join`]); `board` is the storyboard's id,
     /// `keyframes` the input hashes of its keyframes in order.
     Storyboard { board: String, looped: bool, segments: Vec<Segment>, keyframes: Vec<String> },
-    /// A clip and its continuations ([`append`]).
-    Continuation { crossfade: usize },
+    /// A clip and its continuations ([`append`]); `crossfades[i]` is the blend at the join
+    /// before part `i + 1`.
+    Continuation { crossfades: Vec<usize> },
 }
 
 impl Joined {
@@ -50,10 +52,10 @@ impl Joined {
     pub fn frames(&self, parts: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
         match &self.kind {
             JoinKind::Storyboard { looped, segments, .. } => join(parts, *looped && parts.len() == segments.len()),
-            JoinKind::Continuation { crossfade } => {
+            JoinKind::Continuation { crossfades } => {
                 let mut out = parts.first().cloned().unwrap_or_default();
-                for next in parts.iter().skip(1) {
-                    out = append(&out, next, *crossfade);
+                for (i, next) in parts.iter().enumerate().skip(1) {
+                    out = append(&out, next, crossfades.get(i - 1).copied().unwrap_or(0));
                 }
                 out
             }

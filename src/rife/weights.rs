@@ -99,8 +99,8 @@ pub fn expected_keys() -> Vec<crate::weights::vars::Expected> {
     ctx.expected()
 }
 
-/// Loads `source` strictly (every tensor present, none extra) in `dtype` on `device`.
-pub fn load_from(source: &dyn TensorSource, file: &str, device: &Device, dtype: DType) -> Result<IFNet, RifeError> {
+/// Checks that `source` holds exactly the 4.7-architecture tensors (names and shapes).
+fn validate(source: &dyn TensorSource, file: &str) -> Result<(), RifeError> {
     if let Some(family) = other_family(source) {
         return Err(RifeError::OtherFamily { file: file.into(), family });
     }
@@ -108,6 +108,12 @@ pub fn load_from(source: &dyn TensorSource, file: &str, device: &Device, dtype: 
     if !problems.is_empty() {
         return Err(RifeError::Keys { file: file.into(), problems });
     }
+    Ok(())
+}
+
+/// Loads `source` strictly (every tensor present, none extra) in `dtype` on `device`.
+pub fn load_from(source: &dyn TensorSource, file: &str, device: &Device, dtype: DType) -> Result<IFNet, RifeError> {
+    validate(source, file)?;
     let ctx = LoadContext::new(source, device, dtype, LoadMode::Load);
     let net = IFNet::load(&ctx.root());
     ctx.finish()?;
@@ -146,15 +152,7 @@ pub fn looks_like_rife(source: &dyn TensorSource) -> bool {
 /// `dir` under its version's name (atomically: a partial copy is never seen as installed).
 /// Returns the installed path and the version.
 pub fn install(src: &Path, dir: &Path) -> Result<(std::path::PathBuf, RifeVersion), RifeError> {
-    let ckpt = open_checkpoint(src)?;
-    let file = src.display().to_string();
-    if let Some(family) = other_family(&ckpt) {
-        return Err(RifeError::OtherFamily { file, family });
-    }
-    let problems = check_keys(&expected_keys(), &ckpt, &[""]);
-    if !problems.is_empty() {
-        return Err(RifeError::Keys { file, problems });
-    }
+    validate(&open_checkpoint(src)?, &src.display().to_string())?;
     let version = version_from_name(src).unwrap_or(RifeVersion::Arch4_7);
     let io = |e: std::io::Error| RifeError::Weights(WeightsError::Io { path: dir.to_path_buf(), source: e });
     std::fs::create_dir_all(dir).map_err(io)?;
@@ -165,9 +163,15 @@ pub fn install(src: &Path, dir: &Path) -> Result<(std::path::PathBuf, RifeVersio
     Ok((dest, version))
 }
 
-/// The RIFE file installed in the model folder `dir` (newest version first).
+/// The RIFE file installed in the model folder `dir`: the one installed last (a user who
+/// installs 4.7 after 4.9 wants 4.7).
 pub fn find_installed(dir: &Path) -> Option<std::path::PathBuf> {
-    FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    FILE_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok().filter(std::fs::Metadata::is_file)?.modified().ok()?, p)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p)
 }
 
 #[cfg(test)]

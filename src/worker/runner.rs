@@ -363,13 +363,16 @@ impl Runner {
         dtype: CachePrecision,
         cancel: &AtomicBool,
     ) {
-        if variant.is_none() && open_checkpoint(&path).is_ok_and(|c| crate::rife::weights::looks_like_rife(&c)) {
-            self.install_rife(&path);
-            return;
+        let opened = variant.is_none().then(|| open_checkpoint(&path).map_err(|e| e.to_string()));
+        if let Some(Ok(c)) = &opened {
+            if crate::rife::weights::looks_like_rife(c) {
+                self.install_rife(&path);
+                return;
+            }
         }
         let variant = match variant {
             Some(v) => v,
-            None => match open_checkpoint(&path).map_err(|e| e.to_string()).and_then(|c| detect_variant(&c, &path)) {
+            None => match opened.unwrap_or_else(|| Err("no file".into())).and_then(|c| detect_variant(&c, &path)) {
                 Ok(Detection::Known { variant, .. }) => variant,
                 Ok(Detection::Ambiguous { candidates, why }) => {
                     self.send(Event::ImportNeedsVariant { path, candidates, why });

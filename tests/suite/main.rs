@@ -15,3 +15,4 @@ mod preset_keys;
 mod readme;
 mod storyboard;
 mod ui;
+mod ui_storyboard;

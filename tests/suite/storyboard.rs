@@ -197,7 +197,8 @@ fn continue_starts_from_the_exact_last_frame_and_appends() {
     let first = tmp.path().join("first/");
     let mut args = tiny_args(&first);
     args.extend(["--image".into(), s(&d.join("input.png")).into()]);
-    assert!(Command::new(env!("CARGO_BIN_EXE_dynamicrafter-studio")).args(&args).status().unwrap().success());
+    let o = Command::new(env!("CARGO_BIN_EXE_dynamicrafter-studio")).args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     let one = frames(&first);
     let out = tmp.path().join("chain.png");
     let mut args = tiny_args(&out);

@@ -17,6 +17,20 @@ pub fn status_ui(
             // Step, s/step and ETA are shown with Generate / Cancel (`primary.rs`).
             ui.spinner();
             ui.label(format!("Running · {:.0} s", r.started.elapsed().as_secs_f64()));
+            match &r.request.part {
+                Some(crate::pipeline::storyboard::Part::Storyboard { index, count, segment, .. }) => {
+                    ui.label(format!(
+                        "storyboard segment {}/{count} (keyframe {} to {})",
+                        index + 1,
+                        segment.from + 1,
+                        segment.to + 1
+                    ));
+                }
+                Some(crate::pipeline::storyboard::Part::Continuation { .. }) => {
+                    ui.label("continuing a clip");
+                }
+                None => {}
+            }
             if let Some((used, reserved)) = r.memory {
                 ui.label(format!(
                     "GPU memory {:.2} GB in use, {:.2} GB reserved",
