@@ -67,9 +67,9 @@ pub struct Board {
     builds: Vec<Build>,
     /// The clip to continue (with its frames when the history could not store it), its last
     /// frame being read.
-    continuing: Option<(Box<HistoryEntry>, Option<Arc<Vec<RgbImage>>>, Receiver<Result<RgbImage, String>>)>,
+    continuing: Option<(Box<HistoryEntry>, Option<Arc<Vec<RgbImage>>>, Receiver<LastFrame>)>,
     /// Joined clips being written to the history (on failure: the clip, kept unsaved).
-    joining: Vec<Receiver<Result<(HistoryEntry, Vec<RgbImage>), JoinError>>>,
+    joining: Vec<Receiver<JoinResult>>,
 }
 
 impl Board {
@@ -84,6 +84,12 @@ impl Board {
         !self.joining.is_empty() || self.continuing.is_some()
     }
 }
+
+/// The last frame of a clip to continue, or why it could not be read.
+type LastFrame = Result<RgbImage, String>;
+
+/// A joined clip saved in the history (and its frames for the player), or why not.
+type JoinResult = Result<(HistoryEntry, Vec<RgbImage>), JoinError>;
 
 /// A join that did not reach the history: why, and the clip if it was made.
 #[derive(Debug)]
@@ -382,7 +388,7 @@ fn part_key(p: &Part) -> String {
 /// Joins a build's parts into one new history entry (off the UI thread).
 fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
     let history: History = app.history.clone();
-    let work = move || -> Result<(HistoryEntry, Vec<RgbImage>), JoinError> {
+    let work = move || -> JoinResult {
         let mut entries = Vec::new();
         let mut parts = Vec::new();
         for p in &build.pieces {
