@@ -20,7 +20,27 @@ fn wgpu_parity_and_main_screen_snapshot() {
     // SAFETY: the only test of this binary, before any other thread exists.
     unsafe { std::env::set_var("XDG_DATA_HOME", data.path()) };
     tiny_parity_on_wgpu();
+    rife_parity_on_wgpu();
     main_screen_snapshot();
+}
+
+/// Both RIFE fixtures on wgpu, f16 (stated bound) with every case also in f32 (1e-4), from
+/// their `.pth` files.
+fn rife_parity_on_wgpu() {
+    for v in ["4.7", "4.9"] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/rife-{v}"));
+        let mut out = Vec::new();
+        let opts = ParityOptions {
+            backend: Backend::Wgpu,
+            precision: Precision::F16,
+            memory: MemoryMode::Balanced,
+            model: None,
+        };
+        let summary = parity::run(&dir, opts, &mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        println!("{text}");
+        assert_eq!((summary.passed, summary.failed), (84, 0), "RIFE {v} wgpu parity:\n{text}");
+    }
 }
 
 /// The main screen rendered by egui-wgpu (lavapipe in CI), compared with

@@ -111,4 +111,6 @@ pub enum Action {
     Smooth(usize),
     /// Stop the running frame interpolation.
     CancelSmooth,
+    /// Download a RIFE file from the URL the user gave, then install it.
+    DownloadRife(String),
 }

@@ -328,6 +328,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: Action) {
         }
         Action::ExportTo { path, overwrite } => start_export(app, ctx, path, overwrite),
         Action::Smooth(factor) => super::smooth::request(app, factor, None),
+        Action::DownloadRife(url) => super::smooth::download_rife(app, ctx, url),
         Action::CancelSmooth => {
             if let Some(s) = &app.smoothing {
                 s.cancel();

@@ -26,6 +26,7 @@ pub fn drain(app: &mut StudioApp, ctx: &egui::Context) {
     app.poll_restored_queue();
     super::actions::poll_image_loads(app);
     super::storyboard::poll(app, ctx);
+    super::smooth::poll_download(app);
     let Some(rx) = app.worker.as_ref().map(|w| w.events.clone()) else {
         return;
     };

@@ -102,6 +102,8 @@ struct Reading {
     history_listing: Option<crossbeam_channel::Receiver<crate::history::Listing>>,
     /// Input images being decoded off the UI thread.
     image_loads: Vec<image_load::ImageLoad>,
+    /// A RIFE file being downloaded and installed: its path and version, or why not.
+    rife_download: Option<crossbeam_channel::Receiver<Result<(PathBuf, String), String>>>,
 }
 
 /// The model folder's contents: imported models, and the RIFE file if one is installed.
@@ -378,6 +380,11 @@ impl StudioApp {
         let jobs: Vec<Job> = pending().cloned().collect();
         self.saved_queue = jobs.iter().map(|j| j.id).collect();
         queue_store::save(self.history.root(), jobs);
+    }
+
+    /// Whether a RIFE file is being downloaded.
+    pub fn rife_downloading(&self) -> bool {
+        self.reading.rife_download.is_some()
     }
 
     /// Whether an input image is being decoded.

@@ -32,10 +32,25 @@ pub fn kind(path: &Path) -> FileKind {
 }
 
 /// The intents for a list of files: the first image fills the image slot and a second the
-/// last-frame slot (switching to *Interpolate* where the model allows it); the first
-/// checkpoint starts the import (the file decides which model it is). Anything else, and
-/// files beyond those, are named in one notice.
+/// last-frame slot (switching to *Interpolate* where the model allows it); three images or
+/// more become the storyboard's keyframes, in order; the first checkpoint starts the import
+/// (the file decides which model it is). Anything else, and files beyond those, are named in
+/// one notice.
 pub fn actions(paths: &[PathBuf], variant: Option<Variant>, mode: Mode) -> Vec<Action> {
+    let images: Vec<&PathBuf> = paths.iter().filter(|p| kind(p) == FileKind::Image).collect();
+    if images.len() >= 3 {
+        let mut out: Vec<Action> = images.iter().map(|p| Action::AddKeyframe((*p).clone())).collect();
+        let rest: Vec<PathBuf> = paths.iter().filter(|p| kind(p) != FileKind::Image).cloned().collect();
+        out.push(Action::Notify(Notice {
+            text: format!("{} keyframes added to the storyboard", images.len()),
+            advice: "Open the Storyboard section to order them and generate.".into(),
+            is_error: false,
+        }));
+        if !rest.is_empty() {
+            out.extend(actions(&rest, variant, mode));
+        }
+        return out;
+    }
     let mut out = Vec::new();
     let mut images = 0;
     let mut model = false;
@@ -104,6 +119,20 @@ mod tests {
         assert!(matches!(&a[0], Action::SetImage { second: false, .. }));
         assert!(matches!(&a[1], Action::Notify(n) if n.text.contains("notes.txt") && !n.is_error));
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn three_images_become_keyframes_in_order() {
+        let a = actions(&[p("1.png"), p("m.ckpt"), p("2.png"), p("3.png")], None, Mode::ImageToVideo);
+        let keys: Vec<_> = a
+            .iter()
+            .filter_map(|x| match x {
+                Action::AddKeyframe(p) => Some(p.display().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys, ["1.png", "2.png", "3.png"]);
+        assert!(a.iter().any(|x| matches!(x, Action::Import { .. })));
     }
 
     #[test]

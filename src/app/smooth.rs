@@ -121,3 +121,51 @@ pub fn failed(app: &mut StudioApp, id: JobId, message: String, advice: String) {
         app.notice = Some(Notice { text: format!("Frame interpolation: {message}"), advice, is_error: true });
     }
 }
+
+/// Downloads a RIFE file from the user's URL (there is no official source) into the
+/// downloads folder, then checks and installs it beside the models; off the UI thread (the
+/// worker keeps generating meanwhile).
+pub fn download_rife(app: &mut StudioApp, ctx: &egui::Context, url: String) {
+    let Some(models) = app.models_dir.clone() else {
+        return super::actions::error(app, "this platform has no data directory for models", "");
+    };
+    if url.trim().is_empty() {
+        return super::actions::error(
+            app,
+            "where is the RIFE file?",
+            "Paste the URL of a rife49.pth or rife47.pth you trust (e.g. a Hugging Face mirror's file).",
+        );
+    }
+    // The version is the file name's (4.7 and 4.9 have the same tensors): the URL's last part
+    // when it names one, else the file is kept as the 4.7 architecture, version unknown.
+    let last = url.trim().rsplit('/').next().unwrap_or_default().split(['?', '#']).next().unwrap_or_default();
+    let name = match crate::rife::weights::version_from_name(std::path::Path::new(last)) {
+        Some(_) => last.to_owned(),
+        None => "rife.pth".to_owned(),
+    };
+    let work = move || -> Result<(PathBuf, String), String> {
+        let target = models.join("downloads").join(name);
+        let got = crate::download::download(url.trim(), &target, |_| true).map_err(|e| e.to_string())?;
+        let (path, version) = crate::rife::weights::install(&got.path, &models).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(&got.path);
+        Ok((path, version.to_string()))
+    };
+    match super::background::run(ctx, "rife-download", work) {
+        Ok(rx) => app.reading.rife_download = Some(rx),
+        Err(e) => super::actions::error(app, format!("cannot start the download: {e}"), ""),
+    }
+}
+
+/// Takes a finished RIFE download (called every frame).
+pub fn poll_download(app: &mut StudioApp) {
+    let Some(result) = app.reading.rife_download.as_ref().and_then(|rx| rx.try_recv().ok()) else { return };
+    app.reading.rife_download = None;
+    match result {
+        Ok((path, version)) => {
+            let text = format!("RIFE {version} installed ({}): Interpolate ×2 / ×4 are ready", path.display());
+            app.rife_installed = Some(path);
+            app.notice = Some(Notice { text, advice: String::new(), is_error: false });
+        }
+        Err(e) => super::actions::error(app, format!("RIFE download: {e}"), "Check the URL, or open a file you have."),
+    }
+}

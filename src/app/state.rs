@@ -87,6 +87,9 @@ pub struct PersistedState {
     /// Frame interpolation on export: 1 (off), 2 or 4 frames per frame.
     #[serde(default = "one")]
     pub export_interpolate: usize,
+    /// Where the user downloads RIFE from (there is no official source).
+    #[serde(default)]
+    pub rife_url: String,
     /// RIFE's flow scale (1; 0.5 for large motion or large frames).
     #[serde(default = "one_f32")]
     pub smooth_scale: f32,
@@ -133,6 +136,7 @@ impl Default for PersistedState {
             sweep: Default::default(),
             mirror: String::new(),
             export_interpolate: 1,
+            rife_url: String::new(),
             smooth_scale: 1.0,
         }
     }

@@ -55,6 +55,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         "{:<36} {:>5} {:>10} {:>9} {:>12} {:>10} {:>10}",
         "stage", "prec", "s", "x base", "s / frame", "frames", "dev. peak"
     );
+    let mut flops_per_frame = None;
     for precision in precisions(&a.precision)? {
         let run = RunConfig { backend: a.backend, precision, memory: a.memory, budget_gb: None };
         let dtype = run.dtype()?;
@@ -80,6 +81,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             let out = net.forward(f0.clone(), f1.clone(), Options::default(), None);
             let _ = out.into_data();
         })?;
+        flops_per_frame = Some(base.flops);
         let peak = |b: Option<u64>| b.map_or("-".to_owned(), |b| format!("{:.2} GB", b as f64 / 1e9));
         println!(
             "{:<36} {p:>5} {:>10.3} {:>9} {:>12.3} {:>10} {:>10}",
@@ -112,6 +114,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
                 peak(m.peak_reserved)
             );
         }
+    }
+    if let Some(f) = flops_per_frame {
+        println!("one in-between frame is {:.1} GFLOP (convolutions, counted from the layer shapes)", f as f64 / 1e9);
     }
     println!(
         "frames are read back one at a time: the ×4 clip ({} frames) is {:.1} MB on the host",

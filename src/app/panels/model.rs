@@ -21,11 +21,15 @@ pub struct ModelView<'a> {
     pub catalog: &'a [OfficialModel],
     /// The RIFE file installed for frame interpolation.
     pub rife: Option<&'a std::path::Path>,
+    /// A RIFE file is being downloaded.
+    pub rife_downloading: bool,
 }
 
 /// What the panel owns: how the model runs (a change reloads it) and the download mirror.
 #[derive(Debug)]
 pub struct RunForm<'a> {
+    /// Where RIFE is downloaded from (the user's URL).
+    pub rife_url: &'a mut String,
     pub precision: &'a mut Precision,
     pub memory: &'a mut MemoryMode,
     /// The card's memory in GB (0: unknown).
@@ -93,7 +97,7 @@ pub fn model_ui(
             act.push(Action::CancelDownload);
         }
     }
-    let RunForm { precision, memory, vram_gb, mirror } = form;
+    let RunForm { rife_url, precision, memory, vram_gb, mirror } = form;
     runtime_ui(ui, precision, memory, vram_gb, act);
     catalog_ui(ui, view, mirror, act);
     super::comfy::comfy_ui(ui, comfy, act);
@@ -128,11 +132,17 @@ pub fn model_ui(
             act.push(Action::SelfCheck);
         }
     });
-    rife_ui(ui, view.rife, act);
+    rife_ui(ui, view.rife, view.rife_downloading, rife_url, act);
 }
 
 /// Frame interpolation: the installed RIFE file, or how to get one.
-fn rife_ui(ui: &mut egui::Ui, rife: Option<&std::path::Path>, act: &mut Vec<Action>) {
+fn rife_ui(
+    ui: &mut egui::Ui,
+    rife: Option<&std::path::Path>,
+    downloading: bool,
+    url: &mut String,
+    act: &mut Vec<Action>,
+) {
     ui.horizontal_wrapped(|ui| {
         ui.label("Frame interpolation:");
         match rife {
@@ -154,6 +164,27 @@ fn rife_ui(ui: &mut egui::Ui, rife: Option<&std::path::Path>, act: &mut Vec<Acti
             }
         }
     });
+    if rife.is_none() {
+        ui.horizontal(|ui| {
+            if downloading {
+                ui.spinner();
+                ui.label("Downloading RIFE…");
+                return;
+            }
+            ui.add(
+                egui::TextEdit::singleline(url)
+                    .hint_text("URL of rife49.pth (no official source)")
+                    .desired_width(220.0),
+            );
+            if ui
+                .add_enabled(!url.trim().is_empty(), egui::Button::new("Download RIFE"))
+                .on_hover_text("Fetched, checked (a Hugging Face file's SHA-256 too) and installed beside the models")
+                .clicked()
+            {
+                act.push(Action::DownloadRife(url.clone()));
+            }
+        });
+    }
 }
 
 /// The four official models with what each is for and needs, and a Download button each
