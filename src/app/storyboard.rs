@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicBool;
 use crossbeam_channel::Receiver;
 use image::RgbImage;
 
+use super::actions::error;
 use super::{InputImage, ModelStatus, Notice, Queued, StudioApp, background};
 use crate::history::{History, HistoryEntry, HistoryRecord, digest};
 use crate::pipeline::conditioning::Mode;
@@ -115,7 +116,15 @@ pub fn add_keyframe(app: &mut StudioApp, image: InputImage) {
     app.board.keyframes.push(Keyframe { image, prompt: String::new() });
 }
 
-use super::actions::error;
+/// Says so and returns `true` when the loaded model is known not to be 512_interp (the
+/// storyboard's interpolation segments need it; a fixture model is let through).
+fn wrong_model(app: &mut StudioApp) -> bool {
+    let wrong = app.state.variant.is_some_and(|v| v != crate::model::config::Variant::V512Interp);
+    if wrong {
+        error(app, "storyboards need the 512_interp model", "Load DynamiCrafter 512_interp in the Model panel.");
+    }
+    wrong
+}
 
 /// Applies a storyboard action.
 pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: StoryboardAction) {
@@ -158,12 +167,8 @@ fn queue_board(app: &mut StudioApp) {
     if n < 2 {
         return error(app, "a storyboard needs two keyframes or more", "Add keyframes in the Storyboard panel.");
     }
-    if app.state.variant.is_some_and(|v| v != crate::model::config::Variant::V512Interp) {
-        return error(
-            app,
-            "storyboards need the 512_interp model",
-            "Load DynamiCrafter 512_interp in the Model panel.",
-        );
+    if wrong_model(app) {
+        return;
     }
     let board = format!("board-{}", super::actions::random_seed());
     let looped = app.board.looped;
@@ -200,12 +205,8 @@ fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
     let Some(&segment) = plan.get(index) else {
         return error(app, format!("the storyboard has no segment {}", index + 1), "");
     };
-    if app.state.variant.is_some_and(|v| v != crate::model::config::Variant::V512Interp) {
-        return error(
-            app,
-            "storyboards need the 512_interp model",
-            "Load DynamiCrafter 512_interp in the Model panel.",
-        );
+    if wrong_model(app) {
+        return;
     }
     // The keyframes are not stored in the history: they must still be in the panel.
     let find = |i: usize| {
@@ -333,9 +334,9 @@ fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, held: Option<Ar
 /// A job of a storyboard or a continuation failed: the remaining parts leave the queue and
 /// what finished is joined.
 pub fn part_failed(app: &mut StudioApp, ctx: &egui::Context, part: &Part) {
-    let key = part_key(part);
+    let key = part.key();
     let Some(pos) = app.board.builds.iter().position(|b| b.key == key) else { return };
-    app.queue.retain(|q| !q.job.part.as_ref().is_some_and(|p| part_key(p) == key));
+    app.queue.retain(|q| !q.job.part.as_ref().is_some_and(|p| p.key() == key));
     let build = app.board.builds.remove(pos);
     let done: Vec<Piece> = build.pieces.into_iter().take_while(|p| !matches!(p, Piece::Pending)).collect();
     // Only a clip with a new part is worth a new entry (a stopped re-run or chain would
@@ -354,34 +355,25 @@ pub fn part_finished(
     frames: &[RgbImage],
     cancelled: bool,
 ) {
-    let (key, index) = match &entry.record.part {
-        Some(Part::Storyboard { board, index, .. }) => (board.clone(), *index),
-        Some(Part::Continuation { chain, .. }) => (chain.clone(), usize::MAX),
-        None => return,
-    };
-    let Some(pos) = app.board.builds.iter().position(|b| b.key == key) else { return };
+    let Some(part) = entry.record.part.clone() else { return };
+    let Some(pos) = app.board.builds.iter().position(|b| b.key == part.key()) else { return };
     if cancelled {
         // Cancel keeps what finished: the remaining segments leave the queue.
-        if let Some(part) = entry.record.part.clone() {
-            part_failed(app, ctx, &part);
-        }
+        part_failed(app, ctx, &part);
         return;
     }
     let build = &mut app.board.builds[pos];
-    let slot = if index == usize::MAX { build.pieces.len() - 1 } else { index };
+    // A storyboard segment has its place; a continuation is the chain's last part.
+    let slot = match part {
+        Part::Storyboard { index, .. } => index,
+        Part::Continuation { .. } => build.pieces.len() - 1,
+    };
     if let Some(p) = build.pieces.get_mut(slot) {
         *p = Piece::Made(Box::new(entry.clone()), Arc::new(frames.to_vec()));
     }
     if build.pieces.iter().all(|p| !matches!(p, Piece::Pending)) {
         let build = app.board.builds.remove(pos);
         join(app, ctx, build);
-    }
-}
-
-fn part_key(p: &Part) -> String {
-    match p {
-        Part::Storyboard { board, .. } => board.clone(),
-        Part::Continuation { chain, .. } => chain.clone(),
     }
 }
 

@@ -6,7 +6,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use burn::tensor::{Tensor, TensorData};
 
 use super::bench::{BenchArgs, parse_size, precisions};
 use super::stages::{measure, sync};
@@ -14,6 +13,7 @@ use crate::device::dtype_name;
 use crate::export::Clip;
 use crate::pipeline::generate::Settings;
 use crate::pipeline::runtime::RunConfig;
+use crate::rife::sequence::upload;
 use crate::rife::{IFNet, Options, interpolate_clip, output_frames};
 use crate::weights::vars::{LoadContext, LoadMode, RandomSource};
 
@@ -72,11 +72,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         };
         sync(&device)?;
         let p = dtype_name(dtype);
-        let upload = |k: usize| {
-            let v: Vec<f32> = clip.frames[k].iter().map(|&b| f32::from(b) / 255.0).collect();
-            Tensor::<4>::from_data(TensorData::new(v, [1, h, w, 3]), &device).permute([0, 3, 1, 2])
-        };
-        let (f0, f1) = (upload(0), upload(1));
+        let (f0, f1) = (upload(&clip.frames[0], w, h, &device), upload(&clip.frames[1], w, h, &device));
         let base = measure(&device, a.warmup, a.steps, &mut || {
             let out = net.forward(f0.clone(), f1.clone(), Options::default(), None);
             let _ = out.into_data();

@@ -27,6 +27,16 @@ pub enum Part {
     Continuation { parent: String, chain: String, crossfade: usize },
 }
 
+impl Part {
+    /// The storyboard or chain this part belongs to.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Storyboard { board, .. } => board,
+            Self::Continuation { chain, .. } => chain,
+        }
+    }
+}
+
 /// A clip joined from history entries (a storyboard, a continued clip): the entries it was
 /// made of, in order, so one part can be generated again and the clip rebuilt.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -33,7 +33,7 @@ pub fn output_frames(n: usize, factor: usize) -> usize {
 }
 
 /// An 8-bit RGB frame as `[1, 3, h, w]` in [0, 1].
-fn upload(frame: &[u8], width: usize, height: usize, device: &Device) -> Tensor<4> {
+pub fn upload(frame: &[u8], width: usize, height: usize, device: &Device) -> Tensor<4> {
     let plane = width * height;
     let mut v = vec![0f32; 3 * plane];
     for (p, px) in frame.chunks_exact(3).enumerate() {
