@@ -153,7 +153,18 @@ impl History {
     }
 
     /// Saves `frames` with `record`. The entry appears in [`Self::list`] only once complete.
-    pub fn save(&self, mut record: HistoryRecord, frames: &[RgbImage]) -> Result<HistoryEntry, HistoryError> {
+    pub fn save(&self, record: HistoryRecord, frames: &[RgbImage]) -> Result<HistoryEntry, HistoryError> {
+        self.save_with(record, frames, &[])
+    }
+
+    /// [`Self::save`] with more images kept in the entry's folder under their names (a
+    /// storyboard's keyframes: `keyframe_01.png`, …), written and published with it.
+    pub fn save_with(
+        &self,
+        mut record: HistoryRecord,
+        frames: &[RgbImage],
+        extras: &[(String, &RgbImage)],
+    ) -> Result<HistoryEntry, HistoryError> {
         std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         record.created_unix_ms = now;
@@ -169,7 +180,7 @@ impl History {
             n += 1;
         }
         let tmp = self.root.join(format!("{PARTIAL}{id}"));
-        let result = self.write_entry(&tmp, &record, frames);
+        let result = self.write_entry(&tmp, &record, frames, extras);
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -183,8 +194,17 @@ impl History {
     /// Writes the entry's files into `tmp`, each flushed to the disk, then the folder itself,
     /// so the rename that publishes it never exposes files whose data a power loss could
     /// still drop.
-    fn write_entry(&self, tmp: &Path, record: &HistoryRecord, frames: &[RgbImage]) -> Result<(), HistoryError> {
+    fn write_entry(
+        &self,
+        tmp: &Path,
+        record: &HistoryRecord,
+        frames: &[RgbImage],
+        extras: &[(String, &RgbImage)],
+    ) -> Result<(), HistoryError> {
         std::fs::create_dir_all(tmp).map_err(io(tmp))?;
+        for (name, img) in extras {
+            write_png(&tmp.join(name), img)?;
+        }
         for (k, f) in frames.iter().enumerate() {
             write_png(&tmp.join(format!("frame_{:04}.png", k + 1)), f)?;
         }
@@ -241,7 +261,12 @@ impl History {
 
     /// Reads frame `k` (0-based) of an entry alone.
     pub fn load_frame(entry: &HistoryEntry, k: usize) -> Result<RgbImage, HistoryError> {
-        let p = entry.dir.join(format!("frame_{:04}.png", k + 1));
+        Self::load_image(entry, &format!("frame_{:04}.png", k + 1))
+    }
+
+    /// Reads an image kept in an entry's folder (a frame, or one saved by [`Self::save_with`]).
+    pub fn load_image(entry: &HistoryEntry, name: &str) -> Result<RgbImage, HistoryError> {
+        let p = entry.dir.join(name);
         crate::imaging::load::load_image(&p, &frame_options())
             .map_err(|e| HistoryError::Encode { path: p.clone(), msg: e.to_string() })
     }

@@ -50,10 +50,12 @@ enum Piece {
 /// A storyboard or continuation whose parts are being generated.
 #[derive(Debug)]
 struct Build {
-    /// The storyboard id, or the parent entry's id for a continuation.
+    /// The storyboard or chain id ([`Part::key`]).
     key: String,
     kind: JoinKind,
     pieces: Vec<Piece>,
+    /// A storyboard's keyframes, kept in its entry's folder (for re-runs in a later session).
+    keyframes: Vec<Arc<RgbImage>>,
 }
 
 /// The storyboard panel's data and the clips being built.
@@ -66,9 +68,11 @@ pub struct Board {
     /// The segment the player's *Re-run segment* regenerates.
     pub rerun_segment: usize,
     builds: Vec<Build>,
+    /// A storyboard entry and the segment to generate again, its keyframes being gathered.
+    rerunning: Option<(Box<HistoryEntry>, usize, Receiver<Keyframes>)>,
     /// The clip to continue (with its frames when the history could not store it), its last
     /// frame being read.
-    continuing: Option<(Box<HistoryEntry>, Option<Arc<Vec<RgbImage>>>, Receiver<LastFrame>)>,
+    continuing: Option<(Box<HistoryEntry>, Held, Receiver<LastFrame>)>,
     /// Joined clips being written to the history (on failure: the clip, kept unsaved).
     joining: Vec<Receiver<JoinResult>>,
 }
@@ -85,6 +89,12 @@ impl Board {
         !self.joining.is_empty() || self.continuing.is_some()
     }
 }
+
+/// A clip's frames held in memory (one the history could not store), if any.
+type Held = Option<Arc<Vec<RgbImage>>>;
+
+/// A storyboard's keyframes gathered for a re-run, or why not.
+type Keyframes = Result<Vec<Keyframe>, String>;
 
 /// The last frame of a clip to continue, or why it could not be read.
 type LastFrame = Result<RgbImage, String>;
@@ -133,7 +143,7 @@ pub fn apply(app: &mut StudioApp, ctx: &egui::Context, a: StoryboardAction) {
     }
     match a {
         StoryboardAction::Queue => queue_board(app),
-        StoryboardAction::Rerun { entry, index } => rerun(app, *entry, index),
+        StoryboardAction::Rerun { entry, index } => start_rerun(app, ctx, *entry, index),
         StoryboardAction::Continue(entry) => start_continue(app, ctx, *entry),
     }
 }
@@ -191,39 +201,67 @@ fn queue_board(app: &mut StudioApp) {
     }
     let hashes = keys.iter().map(|k| k.image.hash.clone()).collect();
     let kind = JoinKind::Storyboard { board: board.clone(), looped, segments: plan.clone(), keyframes: hashes };
-    app.board.builds.push(Build { key: board, kind, pieces: vec![Piece::Pending; plan.len()] });
+    let images = keys.iter().map(|k| k.image.rgb.clone()).collect();
+    app.board.builds.push(Build { key: board, kind, pieces: vec![Piece::Pending; plan.len()], keyframes: images });
     super::actions::start_next(app);
 }
 
-/// Queues segment `index` of a storyboard entry again (a new seed), the other segments kept.
-fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
-    let Some(Joined { kind: JoinKind::Storyboard { looped, segments: plan, keyframes, .. }, parts }) =
-        entry.record.joined.clone()
+/// Gathers the keyframes of a storyboard entry (those still in the panel, the others from
+/// the entry's folder, off the UI thread), then queues segment `index` again ([`poll`]).
+fn start_rerun(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry, index: usize) {
+    let Some(Joined { kind: JoinKind::Storyboard { segments: plan, keyframes, .. }, parts }) = &entry.record.joined
     else {
         return error(app, "this clip is not a storyboard", "");
     };
-    let Some(&segment) = plan.get(index) else {
-        return error(app, format!("the storyboard has no segment {}", index + 1), "");
-    };
+    if index >= plan.len().min(parts.len()) {
+        return error(app, format!("the storyboard has no finished segment {}", index + 1), "");
+    }
     if wrong_model(app) {
         return;
     }
-    // The keyframes are not stored in the history: they must still be in the panel.
-    let find = |i: usize| {
-        let hash = keyframes.get(i)?;
-        app.board.keyframes.iter().find(|k| &k.image.hash == hash).cloned()
+    if app.board.rerunning.is_some() {
+        return error(app, "a segment is already being prepared", "Wait a moment and press Re-run again.");
+    }
+    let in_panel: Vec<Option<Keyframe>> =
+        keyframes.iter().map(|hash| app.board.keyframes.iter().find(|k| &k.image.hash == hash).cloned()).collect();
+    let (e, hashes) = (entry.clone(), keyframes.clone());
+    let read = move || -> Keyframes {
+        in_panel
+            .into_iter()
+            .zip(hashes)
+            .enumerate()
+            .map(|(i, (found, hash))| match found {
+                Some(k) => Ok(k),
+                None => {
+                    let rgb = Arc::new(History::load_image(&e, &keyframe_file(i)).map_err(|x| {
+                        format!("keyframe {} is neither in the Storyboard panel nor in the clip's folder ({x})", i + 1)
+                    })?);
+                    let image = InputImage { path: None, rgb: rgb.clone(), preview: rgb, hash };
+                    Ok(Keyframe { image, prompt: String::new() })
+                }
+            })
+            .collect()
     };
-    let (Some(a), Some(b)) = (find(segment.from), find(segment.to)) else {
-        return error(
-            app,
-            format!(
-                "keyframes {} and {} of this storyboard are not in the Storyboard panel",
-                segment.from + 1,
-                segment.to + 1
-            ),
-            "Add them back (the same image files) to generate this segment again.",
-        );
+    match background::run(ctx, "rerun-read", read) {
+        Ok(rx) => app.board.rerunning = Some((Box::new(entry), index, rx)),
+        Err(e) => error(app, format!("cannot read the keyframes: {e}"), ""),
+    }
+}
+
+/// The name a storyboard entry keeps keyframe `i` (0-based) under.
+fn keyframe_file(i: usize) -> String {
+    format!("keyframe_{:02}.png", i + 1)
+}
+
+/// Queues segment `index` of a storyboard entry again (a new seed, the segment's own
+/// settings), the other segments kept.
+fn queue_rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize, keys: Vec<Keyframe>) {
+    let Some(Joined { kind: JoinKind::Storyboard { looped, segments: plan, keyframes, .. }, parts }) =
+        entry.record.joined.clone()
+    else {
+        return;
     };
+    let segment = plan[index];
     let mut pieces = Vec::with_capacity(parts.len());
     for id in &parts {
         match app.entries.iter().find(|e| &e.id == id) {
@@ -231,18 +269,16 @@ fn rerun(app: &mut StudioApp, entry: HistoryEntry, index: usize) {
             None => return error(app, format!("segment clip {id} is no longer in the history"), ""),
         }
     }
-    if index >= pieces.len() {
-        return error(app, "this storyboard was cut short: only its finished segments can be generated again", "");
-    }
     // The segment's own settings (size, steps, guidance, prompt), a new seed.
     let Piece::Earlier(old, _) = std::mem::replace(&mut pieces[index], Piece::Pending) else { unreachable!() };
     let board = format!("board-{}", super::actions::random_seed());
     let part = Part::Storyboard { board: board.clone(), index, count: plan.len(), segment, looped };
     let settings = old.record.settings.clone();
-    let job = segment_job(app, settings, (&a, &b), super::actions::random_seed(), part);
+    let job = segment_job(app, settings, (&keys[segment.from], &keys[segment.to]), super::actions::random_seed(), part);
     app.queue.push_back(Queued { job });
     let kind = JoinKind::Storyboard { board: board.clone(), looped, segments: plan, keyframes };
-    app.board.builds.push(Build { key: board, kind, pieces });
+    let images = keys.iter().map(|k| k.image.rgb.clone()).collect();
+    app.board.builds.push(Build { key: board, kind, pieces, keyframes: images });
     super::actions::start_next(app);
 }
 
@@ -289,7 +325,7 @@ fn start_continue(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry)
     }
 }
 
-fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, held: Option<Arc<Vec<RgbImage>>>, last: RgbImage) {
+fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, held: Held, last: RgbImage) {
     let mut settings = app.state.settings.clone();
     settings.mode = Mode::ImageToVideo;
     if !app.state.seed_locked {
@@ -326,7 +362,12 @@ fn queue_continuation(app: &mut StudioApp, parent: HistoryEntry, held: Option<Ar
     };
     pieces.push(Piece::Pending);
     crossfades.push(crossfade);
-    app.board.builds.push(Build { key: chain, kind: JoinKind::Continuation { crossfades }, pieces });
+    app.board.builds.push(Build {
+        key: chain,
+        kind: JoinKind::Continuation { crossfades },
+        pieces,
+        keyframes: Vec::new(),
+    });
     app.queue.push_back(Queued { job });
     super::actions::start_next(app);
 }
@@ -426,7 +467,9 @@ fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
             joined: Some(joined),
             ..last.record.clone()
         };
-        match history.save(record.clone(), &frames) {
+        let extras: Vec<(String, &RgbImage)> =
+            build.keyframes.iter().enumerate().map(|(i, k)| (keyframe_file(i), k.as_ref())).collect();
+        match history.save_with(record.clone(), &frames, &extras) {
             Ok(e) => Ok((e, frames)),
             Err(e) => Err(JoinError { message: e.to_string(), clip: Some((record, frames)) }),
         }
@@ -445,6 +488,14 @@ pub fn poll(app: &mut StudioApp, ctx: &egui::Context) {
             Ok(Err(e)) => error(app, format!("cannot continue: {e}"), ""),
             Err(crossbeam_channel::TryRecvError::Empty) => app.board.continuing = Some((entry, held, rx)),
             Err(crossbeam_channel::TryRecvError::Disconnected) => error(app, "cannot continue: the reader stopped", ""),
+        }
+    }
+    if let Some((entry, index, rx)) = app.board.rerunning.take() {
+        match rx.try_recv() {
+            Ok(Ok(keys)) => queue_rerun(app, *entry, index, keys),
+            Ok(Err(e)) => error(app, format!("cannot generate the segment again: {e}"), ""),
+            Err(crossbeam_channel::TryRecvError::Empty) => app.board.rerunning = Some((entry, index, rx)),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => error(app, "the keyframe reader stopped", ""),
         }
     }
     let mut i = 0;

@@ -60,11 +60,18 @@ fn a_storyboard_joins_continue_appends_and_the_player_interpolates() {
     let (s0, s1, b) = (seg(&parts[0]), seg(&parts[1]), history.load_frames(&board).unwrap());
     assert_eq!(&b[..4], &s0[..], "segment 1 whole");
     assert_eq!(&b[4..], &s1[1..], "segment 2 without its first (shared) frame");
+    // The keyframes are kept with the joined clip: a re-run works in a later session, with
+    // the panel empty.
+    for i in 1..=3 {
+        assert!(board.dir.join(format!("keyframe_{i:02}.png")).is_file(), "keyframe {i} not kept");
+    }
+    h.state_mut().board.keyframes.clear();
     // The joined clip is in the player: generate its first segment again (new seed), the
     // second kept as it is.
     assert_eq!(h.state().result.as_ref().and_then(|(_, e)| e.as_ref()).map(|e| e.id.clone()), Some(board.id.clone()));
     h.get_by_label("Re-run segment").click_accesskit();
     h.step();
+    step_until(&mut h, "the re-run", 30, |a| a.running.is_some() || a.notice.as_ref().is_some_and(|n| n.is_error));
     assert!(h.state().running.is_some(), "the re-run did not start: {:?}", h.state().notice);
     let first_board = board.id.clone();
     step_until(&mut h, "the rebuilt storyboard", 300, |a| {
