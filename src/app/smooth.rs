@@ -44,7 +44,7 @@ pub struct Smoothed {
 }
 
 /// The id of the clip in the player.
-pub fn current_source(app: &StudioApp) -> Option<String> {
+fn current_source(app: &StudioApp) -> Option<String> {
     app.result.as_ref().and_then(|(_, e)| e.as_ref().map(|e| e.id.clone()))
 }
 

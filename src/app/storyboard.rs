@@ -16,7 +16,7 @@ use super::actions::error;
 use super::{InputImage, ModelStatus, Notice, Queued, StudioApp, background};
 use crate::history::{History, HistoryEntry, HistoryRecord, digest};
 use crate::pipeline::conditioning::Mode;
-use crate::pipeline::storyboard::{JoinKind, Joined, Part, Segment, segments};
+use crate::pipeline::storyboard::{JoinKind, Joined, Part, segments};
 use crate::worker::protocol::Job;
 
 /// One keyframe: its image and an optional prompt for the segment that starts on it.
@@ -69,10 +69,10 @@ pub struct Board {
     pub rerun_segment: usize,
     builds: Vec<Build>,
     /// A storyboard entry and the segment to generate again, its keyframes being gathered.
-    rerunning: Option<(Box<HistoryEntry>, usize, Receiver<Keyframes>)>,
+    rerunning: Pending<(Box<HistoryEntry>, usize), Vec<Keyframe>>,
     /// The clip to continue (with its frames when the history could not store it), its last
     /// frame being read.
-    continuing: Option<(Box<HistoryEntry>, Held, Receiver<LastFrame>)>,
+    continuing: Pending<(Box<HistoryEntry>, Held), RgbImage>,
     /// Joined clips being written to the history (on failure: the clip, kept unsaved).
     joining: Vec<Receiver<JoinResult>>,
 }
@@ -83,21 +83,25 @@ impl Board {
         let b = self.builds.iter().find(|b| b.key == key)?;
         Some((b.pieces.iter().filter(|p| !matches!(p, Piece::Pending)).count(), b.pieces.len()))
     }
-
-    /// Whether a join is being written.
-    pub fn is_joining(&self) -> bool {
-        !self.joining.is_empty() || self.continuing.is_some()
-    }
 }
 
 /// A clip's frames held in memory (one the history could not store), if any.
 type Held = Option<Arc<Vec<RgbImage>>>;
 
-/// A storyboard's keyframes gathered for a re-run, or why not.
-type Keyframes = Result<Vec<Keyframe>, String>;
+/// A read off the UI thread and what it is for.
+type Pending<S, T> = Option<(S, Receiver<Result<T, String>>)>;
 
-/// The last frame of a clip to continue, or why it could not be read.
-type LastFrame = Result<RgbImage, String>;
+/// Takes a finished read from `slot`: what it was for, and its result (a reader that stopped
+/// without one is an error).
+fn finished<S, T>(slot: &mut Pending<S, T>) -> Option<(S, Result<T, String>)> {
+    let (_, rx) = slot.as_ref()?;
+    let result = match rx.try_recv() {
+        Err(crossbeam_channel::TryRecvError::Empty) => return None,
+        Ok(r) => r,
+        Err(crossbeam_channel::TryRecvError::Disconnected) => Err("the reader stopped unexpectedly".to_owned()),
+    };
+    slot.take().map(|(s, _)| (s, result))
+}
 
 /// A joined clip saved in the history (and its frames for the player), or why not.
 type JoinResult = Result<(HistoryEntry, Vec<RgbImage>), JoinError>;
@@ -225,7 +229,7 @@ fn start_rerun(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry, in
     let in_panel: Vec<Option<Keyframe>> =
         keyframes.iter().map(|hash| app.board.keyframes.iter().find(|k| &k.image.hash == hash).cloned()).collect();
     let (e, hashes) = (entry.clone(), keyframes.clone());
-    let read = move || -> Keyframes {
+    let read = move || -> Result<Vec<Keyframe>, String> {
         in_panel
             .into_iter()
             .zip(hashes)
@@ -243,7 +247,7 @@ fn start_rerun(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry, in
             .collect()
     };
     match background::run(ctx, "rerun-read", read) {
-        Ok(rx) => app.board.rerunning = Some((Box::new(entry), index, rx)),
+        Ok(rx) => app.board.rerunning = Some(((Box::new(entry), index), rx)),
         Err(e) => error(app, format!("cannot read the keyframes: {e}"), ""),
     }
 }
@@ -320,7 +324,7 @@ fn start_continue(app: &mut StudioApp, ctx: &egui::Context, entry: HistoryEntry)
         None => crate::history::History::load_frame(&e, e.record.frames.saturating_sub(1)).map_err(|x| x.to_string()),
     };
     match background::run(ctx, "continue-read", read) {
-        Ok(rx) => app.board.continuing = Some((Box::new(entry), unsaved, rx)),
+        Ok(rx) => app.board.continuing = Some(((Box::new(entry), unsaved), rx)),
         Err(e) => error(app, format!("cannot read the clip: {e}"), ""),
     }
 }
@@ -482,21 +486,15 @@ fn join(app: &mut StudioApp, ctx: &egui::Context, build: Build) {
 
 /// Takes finished reads and joins (called every frame).
 pub fn poll(app: &mut StudioApp, ctx: &egui::Context) {
-    if let Some((entry, held, rx)) = app.board.continuing.take() {
-        match rx.try_recv() {
-            Ok(Ok(last)) => queue_continuation(app, *entry, held, last),
-            Ok(Err(e)) => error(app, format!("cannot continue: {e}"), ""),
-            Err(crossbeam_channel::TryRecvError::Empty) => app.board.continuing = Some((entry, held, rx)),
-            Err(crossbeam_channel::TryRecvError::Disconnected) => error(app, "cannot continue: the reader stopped", ""),
-        }
+    match finished(&mut app.board.continuing) {
+        Some(((entry, held), Ok(last))) => queue_continuation(app, *entry, held, last),
+        Some((_, Err(e))) => error(app, format!("cannot continue: {e}"), ""),
+        None => {}
     }
-    if let Some((entry, index, rx)) = app.board.rerunning.take() {
-        match rx.try_recv() {
-            Ok(Ok(keys)) => queue_rerun(app, *entry, index, keys),
-            Ok(Err(e)) => error(app, format!("cannot generate the segment again: {e}"), ""),
-            Err(crossbeam_channel::TryRecvError::Empty) => app.board.rerunning = Some((entry, index, rx)),
-            Err(crossbeam_channel::TryRecvError::Disconnected) => error(app, "the keyframe reader stopped", ""),
-        }
+    match finished(&mut app.board.rerunning) {
+        Some(((entry, index), Ok(keys))) => queue_rerun(app, *entry, index, keys),
+        Some((_, Err(e))) => error(app, format!("cannot generate the segment again: {e}"), ""),
+        None => {}
     }
     let mut i = 0;
     while i < app.board.joining.len() {
@@ -530,13 +528,5 @@ pub fn poll(app: &mut StudioApp, ctx: &egui::Context) {
                 }
             }
         }
-    }
-}
-
-/// The segment a storyboard entry's part `i` covers (for labels).
-pub fn segment_of(entry: &HistoryEntry, i: usize) -> Option<Segment> {
-    match &entry.record.joined {
-        Some(Joined { kind: JoinKind::Storyboard { segments, .. }, .. }) => segments.get(i).copied(),
-        _ => None,
     }
 }
